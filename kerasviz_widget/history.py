@@ -1,121 +1,417 @@
 """The bounded store of snapshots, by (layer, step).
 
-Full-precision arrays are kept while they fit the byte budget; past it, old steps lose their arrays,
-thinned evenly with the first and the last step always kept (like TensorBoard's reservoir). The
-reduced snapshots (statistics, histogram, display array) of every step are always kept.
+Every step keeps, always: its logs, and for every layer the exact statistics and the histogram
+(small, packed into one float64 and one uint32 array per step). Two heavier parts of a step can be
+thinned away to stay within the byte budget:
+
+1. the full-precision layer outputs (for `viewer.values`), and
+2. the float16 display arrays (for the heatmap of a new front-end view, `save` and `save_html`).
+
+Thinning rule: while the bytes held exceed the budget, the full-precision outputs of old steps are
+dropped first, evenly (the interior step whose neighbours are closest together goes, the oldest on a
+tie, so the kept steps stay evenly spread over the run, like TensorBoard's reservoir), keeping the
+first and the last step. Only when just those two keep full outputs do display arrays get thinned,
+by the same rule. If that is still not enough, the first step's full outputs go, then its display,
+then the last step's full outputs. The latest step's display array is never dropped (the widget
+always has a picture), so a budget smaller than one step's display arrays plus the always-kept
+statistics is exceeded by that much.
+
+Accounting: `History.nbytes` is the exact number of bytes of every NumPy array held
+(`ndarray.nbytes` summed). The budget also charges a small fixed estimate of the Python objects
+per step and per array (`STEP_OVERHEAD_BYTES`, `ARRAY_OVERHEAD_BYTES`), so that the process memory
+of the history, not only its array data, stays within the budget.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .snapshot import Snapshot
+from .snapshot import STAT_KEYS, Snapshot
+
+STEP_OVERHEAD_BYTES = 1024
+"""Estimated Python-object bytes per recorded step (record, step, logs dict, keys)."""
+
+ARRAY_OVERHEAD_BYTES = 192
+"""Estimated Python-object bytes per held array (`ndarray` header and dict entry)."""
 
 
 @dataclass
 class Step:
-    """One recorded step: an epoch label (0 is before training), an optional batch, the logs."""
+    """One recorded step.
+
+    Attributes:
+        epoch: Epoch label: an `int` at an epoch end (0 is before training, 1 after the first
+            epoch), a `float` (fractional epoch) for a snapshot inside an epoch.
+        batch: Batch index inside the epoch, or `None` at an epoch end.
+        logs: Training logs at that step, e.g. `{"loss": 0.3}`.
+    """
 
     epoch: float
     batch: int | None = None
     logs: dict[str, float] = field(default_factory=dict)
 
 
-def _label(epoch: float) -> float | int:
-    return int(epoch) if float(epoch).is_integer() else float(epoch)
+def label(epoch: float) -> float | int:
+    """The epoch label as a person reads it: an `int` when whole, else a `float`."""
+    value = float(epoch)
+    return int(value) if value.is_integer() else value
+
+
+class _Record:
+    """Everything kept of one step; see the module docstring."""
+
+    __slots__ = (
+        "step",
+        "layers",
+        "index",
+        "shapes",
+        "layouts",
+        "stats",
+        "ranges",
+        "counts",
+        "displays",
+        "arrays",
+    )
+
+    def __init__(
+        self,
+        step: Step,
+        snapshots: Mapping[str, Snapshot],
+        arrays: Mapping[str, np.ndarray] | None,
+    ) -> None:
+        self.step = step
+        self.layers = tuple(snapshots)
+        self.index = {lid: i for i, lid in enumerate(self.layers)}
+        snaps = list(snapshots.values())
+        self.shapes = tuple(tuple(int(d) for d in s.stats["shape"]) for s in snaps)
+        self.layouts = tuple(s.layout for s in snaps)
+        self.stats = np.array(
+            [[_stat_number(s.stats[k]) for k in STAT_KEYS] for s in snaps], dtype=np.float64
+        ).reshape(len(snaps), len(STAT_KEYS))
+        self.ranges = np.array([[s.hist_lo, s.hist_hi] for s in snaps], dtype=np.float64).reshape(
+            len(snaps), 2
+        )
+        bins = snaps[0].counts.size if snaps else 0
+        self.counts = np.zeros((len(snaps), bins), dtype=np.uint32)
+        for i, s in enumerate(snaps):
+            self.counts[i] = s.counts
+        self.displays: dict[str, np.ndarray] | None = {
+            lid: s.display for lid, s in snapshots.items()
+        }
+        self.arrays: dict[str, np.ndarray] | None = (
+            None if arrays is None else {lid: arrays[lid] for lid in self.layers if lid in arrays}
+        )
+
+    def fixed_nbytes(self) -> int:
+        return int(self.stats.nbytes + self.ranges.nbytes + self.counts.nbytes)
+
+    def display_nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.displays or {}).values())
+
+    def values_nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.arrays or {}).values())
+
+    def n_arrays(self) -> int:
+        return 3 + len(self.displays or ()) + len(self.arrays or ())
+
+    def stats_of(self, i: int) -> dict[str, Any]:
+        row = self.stats[i]
+        out: dict[str, Any] = {"shape": self.shapes[i]}
+        has_finite = not math.isnan(row[0])
+        for k, v in zip(STAT_KEYS, row, strict=True):
+            if k in ("nan_count", "inf_count"):
+                out[k] = int(v)
+            elif k == "zero_fraction":
+                out[k] = float(v)
+            else:
+                out[k] = float(v) if has_finite else None
+        return out
+
+    def snapshot(self, layer: str) -> Snapshot:
+        i = self.index[layer]
+        display = None if self.displays is None else self.displays.get(layer)
+        return Snapshot(
+            layer=layer,
+            epoch=self.step.epoch,
+            batch=self.step.batch,
+            stats=self.stats_of(i),
+            hist_lo=float(self.ranges[i, 0]),
+            hist_hi=float(self.ranges[i, 1]),
+            counts=self.counts[i].copy(),
+            display=display if display is not None else np.zeros(0, dtype=np.float16),
+            layout=self.layouts[i],
+        )
+
+
+def _stat_number(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 class History:
-    """Snapshots and full-precision arrays by (layer, epoch label), within `budget_bytes`."""
+    """Snapshots and full-precision arrays by (layer, epoch label), within `budget_bytes`.
+
+    See the module docstring for what is kept and the thinning rule.
+
+    Args:
+        budget_bytes: Most bytes to hold, `> 0`.
+
+    Raises:
+        ValueError: If `budget_bytes <= 0`.
+
+    Example:
+
+    >>> history = History(64 * 2**20)
+    >>> thinned = history.add(Step(epoch=0), arrays, snapshots)
+    """
 
     def __init__(self, budget_bytes: int) -> None:
-        if budget_bytes <= 0:
-            raise ValueError(f"History received budget_bytes={budget_bytes}; it must be > 0.")
+        if not budget_bytes > 0:
+            raise ValueError(
+                f"History received budget_bytes={budget_bytes!r}; it must be a number of bytes > 0."
+            )
         self.budget_bytes = int(budget_bytes)
-        self._steps: dict[float, Step] = {}
-        self._snapshots: dict[tuple[str, float], Snapshot] = {}
-        self._arrays: dict[float, dict[str, np.ndarray]] = {}
+        self._records: dict[float, _Record] = {}
+        self._keys: list[float] = []  # ascending
+        self._with_values: list[float] = []  # ascending keys whose full arrays are kept
+        self._with_display: list[float] = []  # ascending keys whose display arrays are kept
         self.nbytes = 0
+        """Exact bytes of every NumPy array held."""
+        self._n_arrays = 0
+
+    # ------------------------------------------------------------------ reading
 
     @property
     def steps(self) -> list[Step]:
-        return [self._steps[k] for k in sorted(self._steps)]
+        """Every recorded step, ascending."""
+        return [self._records[k].step for k in self._keys]
 
     @property
     def epochs(self) -> list[float | int]:
         """Labels of every recorded step, ascending."""
-        return [_label(k) for k in sorted(self._steps)]
+        return [label(k) for k in self._keys]
 
     @property
     def kept_epochs(self) -> list[float | int]:
         """Labels of the steps whose full-precision arrays are still kept, ascending."""
-        return [_label(k) for k in sorted(self._arrays)]
+        return [label(k) for k in self._with_values]
+
+    @property
+    def display_epochs(self) -> list[float | int]:
+        """Labels of the steps whose display arrays are still kept, ascending."""
+        return [label(k) for k in self._with_display]
+
+    @property
+    def charged_bytes(self) -> int:
+        """The bytes counted against the budget: `nbytes` plus the Python-object estimate."""
+        return (
+            self.nbytes
+            + STEP_OVERHEAD_BYTES * len(self._keys)
+            + ARRAY_OVERHEAD_BYTES * self._n_arrays
+        )
 
     def __len__(self) -> int:
-        return len(self._steps)
+        return len(self._keys)
 
-    def add(
-        self, step: Step, arrays: dict[str, np.ndarray], snapshots: dict[str, Snapshot]
-    ) -> list[float | int]:
-        """Record a step; returns the labels whose full arrays were thinned away to stay in budget."""
-        key = float(step.epoch)
-        if key in self._arrays:
-            self.nbytes -= sum(a.nbytes for a in self._arrays.pop(key).values())
-        self._steps[key] = step
-        for layer, snap in snapshots.items():
-            self._snapshots[(layer, key)] = snap
-        self._arrays[key] = dict(arrays)
-        self.nbytes += sum(a.nbytes for a in arrays.values())
-        return self._thin()
-
-    def _thin(self) -> list[float | int]:
-        dropped: list[float | int] = []
-        while self.nbytes > self.budget_bytes and len(self._arrays) > 2:
-            keys = sorted(self._arrays)
-            # Drop the step whose neighbours are closest together: keeps the rest evenly spread.
-            gaps = [keys[i + 1] - keys[i - 1] for i in range(1, len(keys) - 1)]
-            victim = keys[1 + int(np.argmin(gaps))]
-            self.nbytes -= sum(a.nbytes for a in self._arrays.pop(victim).values())
-            dropped.append(_label(victim))
-        return dropped
+    def layers(self, epoch: float = -1) -> tuple[str, ...]:
+        """Layer ids recorded at a step."""
+        return self._records[self.resolve(epoch)].layers
 
     def resolve(self, epoch: float) -> float:
-        """The stored key of an epoch label; `-1` means the latest step."""
-        if not self._steps:
+        """The stored key of an epoch label; `-1` means the latest step.
+
+        Raises:
+            KeyError: If the history is empty or `epoch` was never recorded.
+        """
+        if not self._keys:
             raise KeyError("The history is empty: no step has been recorded yet.")
-        if epoch == -1:
-            return max(self._steps)
-        key = float(epoch)
-        if key not in self._steps:
+        try:
+            key = float(epoch)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"The epoch must be a number (an epoch label from `viewer.epochs`, or -1 for the "
+                f"latest); received {epoch!r}."
+            ) from None
+        if key == -1:
+            return self._keys[-1]
+        if key not in self._records:
             raise KeyError(
-                f"Epoch {epoch!r} was never recorded. Recorded epochs: {self.epochs}."
+                f"Epoch {epoch!r} was never recorded. Recorded epochs: {self.epochs}. Pass one "
+                "of these, or -1 for the latest."
             )
         return key
 
-    def values(self, layer: str, epoch: float = -1) -> np.ndarray:
-        key = self.resolve(epoch)
-        arrays = self._arrays.get(key)
-        if arrays is None:
+    def _layer_index(self, record: _Record, layer: str) -> int:
+        try:
+            return record.index[layer]
+        except KeyError:
             raise KeyError(
-                f"The full values of epoch {_label(key)} were thinned away to keep the history "
-                f"under its budget of {self.budget_bytes / 2**20:.0f} MB; its statistics are still "
-                f"available with `stats()`. Epochs with full values: {self.kept_epochs}. "
-                "Pass a larger `budget_mb` to keep more."
+                f"Layer {layer!r} was not recorded at epoch {label(record.step.epoch)}. Layers "
+                f"recorded there: {', '.join(record.layers)}."
+            ) from None
+
+    def values(self, layer: str, epoch: float = -1) -> np.ndarray:
+        """The full-precision output of `layer` at a step.
+
+        Raises:
+            KeyError: If the step was never recorded, or its full outputs were thinned away.
+        """
+        record = self._records[self.resolve(epoch)]
+        self._layer_index(record, layer)
+        if record.arrays is None or layer not in record.arrays:
+            raise KeyError(
+                f"The full values of epoch {label(record.step.epoch)} were thinned away to keep "
+                f"the history under its budget of {self.budget_bytes / 2**20:g} MB; its "
+                f"statistics are still available with `stats()`. Epochs with full values: "
+                f"{self.kept_epochs}. Pass one of these, or a larger `budget_mb` to keep more."
             )
-        return arrays[layer]
+        return record.arrays[layer]
+
+    def stats(self, layer: str, epoch: float = -1) -> dict[str, Any]:
+        """The exact statistics of `layer` at a step (always kept)."""
+        record = self._records[self.resolve(epoch)]
+        return record.stats_of(self._layer_index(record, layer))
 
     def snapshot(self, layer: str, epoch: float = -1) -> Snapshot:
-        return self._snapshots[(layer, self.resolve(epoch))]
+        """The snapshot of `layer` at a step; its `display` is empty if it was thinned away."""
+        record = self._records[self.resolve(epoch)]
+        self._layer_index(record, layer)
+        return record.snapshot(layer)
 
-    def snapshots(self) -> list[Snapshot]:
-        """Every kept snapshot, in step order."""
-        return sorted(self._snapshots.values(), key=lambda s: float(s.epoch))
+    def has_display(self, epoch: float) -> bool:
+        """Whether the display arrays of a step are still kept."""
+        return self._records[self.resolve(epoch)].displays is not None
+
+    def snapshots(self) -> Iterator[Snapshot]:
+        """Every snapshot whose display array is kept, in step order, then layer order."""
+        for key in self._with_display:
+            record = self._records[key]
+            for lid in record.layers:
+                yield record.snapshot(lid)
 
     def step(self, epoch: float = -1) -> Step:
-        return self._steps[self.resolve(epoch)]
+        """The `Step` (label, batch, logs) of a recorded step."""
+        return self._records[self.resolve(epoch)].step
 
-    def logs(self) -> dict[str, Any]:
-        return {_label(k): dict(s.logs) for k, s in sorted(self._steps.items())}
+    def record_parts(
+        self, epoch: float
+    ) -> tuple[Step, dict[str, Snapshot], dict[str, np.ndarray] | None]:
+        """A step as `(step, snapshots, arrays)`; snapshots have empty displays if thinned."""
+        record = self._records[self.resolve(epoch)]
+        snaps = {lid: record.snapshot(lid) for lid in record.layers}
+        return record.step, snaps, None if record.arrays is None else dict(record.arrays)
+
+    def logs(self) -> dict[float | int, dict[str, float]]:
+        """Training logs by epoch label."""
+        return {label(k): dict(self._records[k].step.logs) for k in self._keys}
+
+    # ------------------------------------------------------------------ writing
+
+    def add(
+        self,
+        step: Step,
+        arrays: Mapping[str, np.ndarray] | None,
+        snapshots: Mapping[str, Snapshot],
+        *,
+        keep_display: bool = True,
+        thin: bool = True,
+    ) -> list[float | int]:
+        """Record a step, then thin old steps to stay within the budget.
+
+        Args:
+            step: The step (epoch label, batch, logs).
+            arrays: Full-precision layer outputs by layer id, or `None` to keep none.
+            snapshots: Reduced snapshots by layer id (all with the same number of bins).
+            keep_display: Whether to keep the display arrays. Defaults to `True`.
+            thin: Whether to thin to the budget afterwards; `False` restores a saved history
+                as it was. Defaults to `True`.
+
+        Returns:
+            The labels of the steps whose full-precision arrays were thinned away by this call.
+        """
+        key = float(step.epoch)
+        if key in self._records:
+            self._remove(key)
+        record = _Record(step, snapshots, arrays)
+        if not keep_display:
+            record.displays = None
+        self._records[key] = record
+        bisect.insort(self._keys, key)
+        self.nbytes += record.fixed_nbytes()
+        self._n_arrays += 3
+        if record.displays is not None:
+            bisect.insort(self._with_display, key)
+            self.nbytes += record.display_nbytes()
+            self._n_arrays += len(record.displays)
+        if record.arrays is not None:
+            bisect.insort(self._with_values, key)
+            self.nbytes += record.values_nbytes()
+            self._n_arrays += len(record.arrays)
+        return self._thin() if thin else []
+
+    def _remove(self, key: float) -> None:
+        record = self._records.pop(key)
+        self._keys.remove(key)
+        self.nbytes -= record.fixed_nbytes()
+        self._n_arrays -= 3
+        if record.displays is not None:
+            self._drop_display(key, record)
+        if record.arrays is not None:
+            self._drop_values(key, record)
+
+    def _drop_values(self, key: float, record: _Record | None = None) -> None:
+        record = record or self._records[key]
+        self.nbytes -= record.values_nbytes()
+        self._n_arrays -= len(record.arrays or ())
+        record.arrays = None
+        self._with_values.remove(key)
+
+    def _drop_display(self, key: float, record: _Record | None = None) -> None:
+        record = record or self._records[key]
+        self.nbytes -= record.display_nbytes()
+        self._n_arrays -= len(record.displays or ())
+        record.displays = None
+        self._with_display.remove(key)
+
+    @staticmethod
+    def _interior_victim(keys: list[float]) -> float | None:
+        """The interior key whose neighbours are closest together (the oldest on a tie)."""
+        if len(keys) < 3:
+            return None
+        best, best_gap = None, math.inf
+        for i in range(1, len(keys) - 1):
+            gap = keys[i + 1] - keys[i - 1]
+            if gap < best_gap:
+                best, best_gap = keys[i], gap
+        return best
+
+    def _thin(self) -> list[float | int]:
+        dropped: list[float | int] = []
+        while self.charged_bytes > self.budget_bytes:
+            victim = self._interior_victim(self._with_values)
+            if victim is not None:
+                self._drop_values(victim)
+                dropped.append(label(victim))
+                continue
+            victim = self._interior_victim(self._with_display)
+            if victim is not None:
+                self._drop_display(victim)
+                continue
+            if len(self._with_values) == 2:
+                victim = self._with_values[0]
+                self._drop_values(victim)
+                dropped.append(label(victim))
+            elif len(self._with_display) == 2:
+                self._drop_display(self._with_display[0])
+            elif self._with_values:
+                victim = self._with_values[0]
+                self._drop_values(victim)
+                dropped.append(label(victim))
+            else:
+                break  # only the always-kept data and the latest display remain
+        return sorted(dropped)

@@ -1,26 +1,39 @@
 """Reductions of one layer output: statistics, histogram and display array.
 
 This module is the reference implementation, in pure NumPy (it never imports Keras). The tests use
-it as their oracle, and loaded histories are reduced with it.
+it as their oracle, and loaded histories are reduced with it. `reduce_many` is the fast path the
+widget uses during training; it computes the same numbers (the tests hold it to the reference).
 
 Display layouts, by the rank of a layer output (batch first):
 
-| rank | layout  | display shape           | view                                   |
-|------|---------|-------------------------|----------------------------------------|
-| 0, 1 | `bars`  | `(N,)`                  | one bar per sample                     |
-| 2    | `ND`    | `(N, D)`                | samples x units                        |
-| 3    | `NTD`   | `(N, T, D)`             | time x features of one sample          |
-| 4    | `NHWC`  | `(N, H, W, C)`          | one channel, or a montage of channels  |
-| 5    | `NDHWC` | `(N, D, H, W, C)`       | like `NHWC`, with a slice control      |
-| > 5  | `ND`    | `(N, prod(rest))`       | flattened                              |
+| rank | layout  | display shape     | view                              | pooled, in order     |
+|------|---------|-------------------|-----------------------------------|----------------------|
+| 0, 1 | `bars`  | `(N,)`            | one bar per sample                | N                    |
+| 2    | `ND`    | `(N, D)`          | samples x units                   | D, then N            |
+| 3    | `NTD`   | `(N, T, D)`       | time x features of one sample     | (T, D), then N       |
+| 4    | `NHWC`  | `(N, H, W, C)`    | one channel, or a channel montage | (H, W), C, then N    |
+| 5    | `NDHWC` | `(N, D, H, W, C)` | like `NHWC`, with a slice control | (D, H, W), C, then N |
+| > 5  | `ND`    | `(N, prod(rest))` | flattened                         | like `ND`            |
 
-The display array keeps this dimension order and is reduced to at most `max_values` values by
-block-mean pooling (the longest axis first, so the aspect is kept), then cast to float16 with finite
-values clipped to float16's range (an infinity is only ever shown where the output had one).
+A rank-0 output becomes one bar. The display array keeps this dimension order.
+
+Pooling rule: when the arranged array has more than `max_values` values, it is reduced by
+block-mean pooling. The image axes of the layout (the parenthesised group) are pooled first, all by
+one common integer factor `f` (blocks of `f` neighbours per axis, so the aspect of the image is
+kept), with the smallest `f` that fits the budget. Only if the image is down to one pixel and the
+array is still too large does the next group give way (channels, then samples). A ragged last block
+(the length is not a multiple of `f`) averages the values it has. Sums are taken in float64, so
+pooling a constant gives the constant. The result is cast to float16 with finite values clipped to
+float16's range, so an infinity is only ever shown where a block held one (a block holding both
+infinities, or a NaN, shows NaN).
 """
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +45,34 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 LAYOUTS = {0: "bars", 1: "bars", 2: "ND", 3: "NTD", 4: "NHWC", 5: "NDHWC"}
 
+# Axes pooled together with one common factor, in the order in which they give way.
+POOL_GROUPS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "bars": ((0,),),
+    "ND": ((1,), (0,)),
+    "NTD": ((1, 2), (0,)),
+    "NHWC": ((1, 2), (3,), (0,)),
+    "NDHWC": ((1, 2, 3), (4,), (0,)),
+}
+
+STAT_KEYS = ("min", "max", "mean", "std", "zero_fraction", "nan_count", "inf_count")
+
 
 @dataclass
 class Snapshot:
-    """The reduced form of one layer output at one step, as the front-end receives it."""
+    """The reduced form of one layer output at one step, as the front-end receives it.
+
+    Attributes:
+        layer: Layer id.
+        epoch: Epoch label: an `int` at an epoch end (0 is before training), a `float` for a
+            snapshot taken inside an epoch.
+        batch: Batch index inside the epoch, or `None` at an epoch end.
+        stats: Exact statistics, see `compute_stats`.
+        hist_lo: Lower edge of the histogram.
+        hist_hi: Upper edge of the histogram.
+        counts: `bins` uint32 histogram counts over the finite values.
+        display: The display array, float16, at most `max_values` values.
+        layout: Display layout, one of `bars`, `ND`, `NTD`, `NHWC`, `NDHWC`.
+    """
 
     layer: str
     epoch: float
@@ -48,17 +85,28 @@ class Snapshot:
     layout: str
 
 
+# ------------------------------------------------------------------------------ reference
+
+
 def compute_stats(array: np.ndarray) -> dict[str, Any]:
     """Exact statistics over all values of `array`.
 
-    `min`, `max`, `mean` and `std` are over the finite values (`None` when there are none);
-    `zero_fraction` is over all values.
+    `min`, `max`, `mean` and `std` are over the finite values, accumulated in float64 (`None`
+    when there are none); `zero_fraction` is over all values (0.0 for an empty array); NaN and
+    infinities are counted.
+
+    Args:
+        array: A layer output, any shape.
+
+    Returns:
+        A dict with keys `shape` (tuple), `min`, `max`, `mean`, `std`, `zero_fraction`,
+        `nan_count` and `inf_count`.
     """
     a = np.asarray(array)
     finite_mask = np.isfinite(a)
     finite = a[finite_mask].astype(np.float64, copy=False)
     size = int(a.size)
-    nan_count = int(np.isnan(a).sum()) if a.dtype.kind == "f" else 0
+    nan_count = int(np.isnan(a).sum()) if a.dtype.kind in "fc" else 0
     inf_count = int(size - finite.size - nan_count)
     stats: dict[str, Any] = {
         "shape": tuple(int(d) for d in a.shape),
@@ -78,45 +126,151 @@ def compute_stats(array: np.ndarray) -> dict[str, Any]:
     return stats
 
 
+def histogram_range(lo: float, hi: float) -> tuple[float, float]:
+    """The histogram range for finite values spanning `[lo, hi]`; widened when `lo == hi`."""
+    if lo == hi:
+        pad = max(0.5, abs(lo) * 2.0**-20)
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
+
+
 def histogram(array: np.ndarray, bins: int = DEFAULT_BINS) -> tuple[float, float, np.ndarray]:
     """Histogram counts of the finite values of `array` over `bins` equal bins.
 
+    The bins span the finite values' `[min, max]`; a constant array gets the range
+    `[v - p, v + p]` with `p = max(0.5, |v| * 2**-20)`. No finite values give the range `[0, 1]`
+    and zero counts.
+
+    Args:
+        array: A layer output, any shape.
+        bins: Number of bins. Defaults to `64`.
+
     Returns:
         `(lo, hi, counts)`: the range covered and `bins` uint32 counts that sum to the number of
-        finite values. A constant array gets the range `[v - 0.5, v + 0.5]`.
+        finite values.
     """
     a = np.asarray(array)
     finite = a[np.isfinite(a)].astype(np.float64, copy=False)
     if finite.size == 0:
         return 0.0, 1.0, np.zeros(bins, dtype=np.uint32)
-    lo, hi = float(finite.min()), float(finite.max())
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = histogram_range(float(finite.min()), float(finite.max()))
     counts, _ = np.histogram(finite, bins=bins, range=(lo, hi))
     return lo, hi, counts.astype(np.uint32)
 
 
 def arrange(array: np.ndarray) -> tuple[np.ndarray, str]:
-    """Arrange a layer output (batch first) for viewing; see the module docstring."""
+    """Arrange a layer output (batch first) for viewing; see the module docstring.
+
+    Returns:
+        `(array, layout)`: a view of `array` reshaped for its layout, and the layout name.
+    """
     a = np.asarray(array)
     if a.ndim == 0:
         a = a.reshape(1)
     if a.ndim > 5:
-        a = a.reshape(a.shape[0], -1)
+        a = a.reshape(a.shape[0], math.prod(a.shape[1:]))
     return a, LAYOUTS[a.ndim]
 
 
-def _pool_axis(a: np.ndarray, axis: int, factor: int) -> np.ndarray:
-    """Block mean over `factor` neighbours along `axis`; a ragged last block averages what it has."""
+def pool_factors(shape: tuple[int, ...], layout: str, max_values: int) -> tuple[int, ...]:
+    """The block size along each axis that brings an arranged array within `max_values` values.
+
+    See the pooling rule in the module docstring.
+
+    Args:
+        shape: Shape of the arranged array.
+        layout: Its layout name.
+        max_values: Most values allowed, `>= 1`.
+
+    Returns:
+        One factor per axis; 1 means the axis is not pooled.
+    """
+    factors = [1] * len(shape)
+    current = list(shape)
+    for group in POOL_GROUPS[layout]:
+        size = math.prod(current)
+        if size <= max_values:
+            break
+        rest = size // math.prod(current[i] for i in group)
+        dims = [shape[i] for i in group]
+
+        def pooled(f: int, dims: list[int] = dims, rest: int = rest) -> int:
+            return rest * math.prod(-(-d // f) for d in dims)
+
+        lo, hi = 1, max(dims)
+        if pooled(hi) > max_values:
+            f = hi  # the whole group goes down to one value; the next group gives way too
+        else:
+            while lo < hi:  # the smallest factor that fits
+                mid = (lo + hi) // 2
+                if pooled(mid) <= max_values:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            f = lo
+        for i in group:
+            factors[i] = min(f, shape[i]) if shape[i] else 1
+            current[i] = -(-shape[i] // factors[i])
+    return tuple(factors)
+
+
+def _pool_axis(a: np.ndarray, axis: int, f: int) -> np.ndarray:
+    """Block sums of `f` neighbours along `axis`, in float64, by `f` strided additions."""
     n = a.shape[axis]
-    blocks = -(-n // factor)
-    pad = blocks * factor - n
-    if pad:
-        widths = [(0, 0)] * a.ndim
-        widths[axis] = (0, pad)
-        a = np.pad(a, widths, mode="edge")
-    shape = a.shape[:axis] + (blocks, factor) + a.shape[axis + 1 :]
-    return a.reshape(shape).mean(axis=axis + 1)
+    shape = list(a.shape)
+    shape[axis] = -(-n // f)
+    out = np.zeros(shape, dtype=np.float64)
+    head = (slice(None),) * axis
+    for i in range(f):
+        part = a[(*head, slice(i, None, f))]
+        out[(*head, slice(0, part.shape[axis]))] += part
+    return out
+
+
+def _pool(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Block means of `a` with the given block size per axis; a ragged last block averages what
+    it has. Sums are taken in float64."""
+    counts = None
+    out: np.ndarray = a
+    # The axis that shrinks most goes first, so the later passes work on less data.
+    for axis in sorted(range(a.ndim), key=lambda i: -factors[i]):
+        f = factors[axis]
+        if f == 1:
+            continue
+        n = a.shape[axis]
+        out = _pool_axis(out, axis, f)
+        starts = np.arange(0, n, f)
+        sizes = (np.minimum(starts + f, n) - starts).astype(np.float64)
+        shape = [1] * a.ndim
+        shape[axis] = sizes.size
+        sizes = sizes.reshape(shape)
+        counts = sizes if counts is None else counts * sizes
+    if counts is not None:
+        out /= counts
+    return out
+
+
+def _to_float16(a: np.ndarray, clip: bool) -> np.ndarray:
+    """Cast to float16 with finite values clipped to its range; infinities and NaN kept."""
+    if clip:
+        clipped = np.clip(a, -FLOAT16_MAX, FLOAT16_MAX)
+        np.copyto(clipped, a, where=np.isinf(a))
+        a = clipped
+    return np.ascontiguousarray(a, dtype=np.float16)
+
+
+def _display(
+    array: np.ndarray, max_values: int, needs_clip: bool | None = None
+) -> tuple[np.ndarray, str]:
+    a, layout = arrange(array)
+    if a.dtype.kind not in "f" or a.dtype.itemsize > 8:
+        a = a.astype(np.float64)
+    factors = pool_factors(a.shape, layout, max_values)
+    if any(f > 1 for f in factors):
+        a = _pool(a, factors)
+    if needs_clip is None:
+        needs_clip = a.dtype.itemsize > 2 and a.size > 0
+    return _to_float16(a, needs_clip), layout
 
 
 def display_array(
@@ -124,21 +278,14 @@ def display_array(
 ) -> tuple[np.ndarray, str]:
     """The display tensor of a layer output: arranged by rank, pooled, float16.
 
+    Args:
+        array: A layer output, batch first.
+        max_values: Most values in the result. Defaults to `262_144`.
+
     Returns:
-        `(display, layout)` with `display.size <= max_values`.
+        `(display, layout)` with `display.size <= max_values`, C-contiguous float16.
     """
-    a, layout = arrange(array)
-    a = a.astype(np.float32, copy=False)
-    while a.size > max_values:
-        # Pool the longest axis, sparing the batch axis while another axis can still shrink.
-        lengths = [a.shape[i] if i > 0 or a.ndim == 1 else 0 for i in range(a.ndim)]
-        axis = int(np.argmax(lengths))
-        if a.shape[axis] <= 1:
-            axis = 0
-        a = _pool_axis(a, axis, 2)
-    finite = np.isfinite(a)
-    a = np.where(finite, np.clip(a, -FLOAT16_MAX, FLOAT16_MAX), a)
-    return np.ascontiguousarray(a, dtype=np.float16), layout
+    return _display(array, max_values)
 
 
 def reduce_array(
@@ -150,7 +297,19 @@ def reduce_array(
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
 ) -> Snapshot:
-    """Reduce one layer output to the `Snapshot` the front-end draws."""
+    """Reduce one layer output to the `Snapshot` the front-end draws (reference path).
+
+    Args:
+        layer: Layer id.
+        array: The layer output, batch first.
+        epoch: Epoch label of the step.
+        batch: Batch index inside the epoch. Defaults to `None` (an epoch end).
+        bins: Histogram bins. Defaults to `64`.
+        max_values: Most values of the display array. Defaults to `262_144`.
+
+    Returns:
+        The `Snapshot`.
+    """
     lo, hi, counts = histogram(array, bins)
     display, layout = display_array(array, max_values)
     return Snapshot(
@@ -164,3 +323,177 @@ def reduce_array(
         display=display,
         layout=layout,
     )
+
+
+# ------------------------------------------------------------------------------ fast path
+
+_CHUNK = 1 << 15
+_PARALLEL_MIN_VALUES = 1 << 16
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(
+            max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="kerasviz-reduce"
+        )
+    return _POOL
+
+
+def _fast_stats_histogram(
+    array: np.ndarray, bins: int
+) -> tuple[dict[str, Any], float, float, np.ndarray]:
+    """Statistics and histogram in cache-sized chunks, agreeing with the reference.
+
+    One native pass gives min, max and the zero count (and tells whether any value is not finite);
+    then one chunked pass over the values, converted to float64 a chunk at a time, accumulates the
+    mean and the sum of squared deviations (Chan's pairwise merge) and the histogram counts, with
+    bin indices computed exactly as `np.histogram` does and counted with `np.bincount`.
+    """
+    a = np.asarray(array)
+    shape = tuple(int(d) for d in a.shape)
+    flat = a.reshape(-1)
+    size = flat.size
+    stats: dict[str, Any] = {
+        "shape": shape,
+        "min": None,
+        "max": None,
+        "mean": None,
+        "std": None,
+        "zero_fraction": 0.0,
+        "nan_count": 0,
+        "inf_count": 0,
+    }
+    counts = np.zeros(bins, dtype=np.int64)
+    if size == 0:
+        return stats, 0.0, 1.0, counts.astype(np.uint32)
+    stats["zero_fraction"] = float((size - np.count_nonzero(flat)) / size)
+    mn, mx = flat.min(), flat.max()
+    finite = flat
+    if not (np.isfinite(mn) and np.isfinite(mx)):
+        finite = flat[np.isfinite(flat)]
+        nan_count = int(np.count_nonzero(np.isnan(flat)))
+        stats["nan_count"] = nan_count
+        stats["inf_count"] = int(size - finite.size - nan_count)
+        if finite.size == 0:
+            return stats, 0.0, 1.0, counts.astype(np.uint32)
+        mn, mx = finite.min(), finite.max()
+    lo, hi = histogram_range(float(mn), float(mx))
+    edges = np.linspace(lo, hi, bins + 1)
+    denom = hi - lo
+    chunk = min(_CHUNK, finite.size)
+    x = np.empty(chunk)
+    d = np.empty(chunk)
+    e = np.empty(chunk)
+    idx = np.empty(chunk, dtype=np.intp)
+    idx1 = np.empty(chunk, dtype=np.intp)
+    m1 = np.empty(chunk, dtype=bool)
+    m2 = np.empty(chunk, dtype=bool)
+    n_total = 0
+    total = 0.0
+    mean = 0.0
+    m2_total = 0.0
+    for start in range(0, finite.size, chunk):
+        part = finite[start : start + chunk]
+        k = part.size
+        if k != chunk:
+            x, d, e, idx, idx1, m1, m2 = (b[:k] for b in (x, d, e, idx, idx1, m1, m2))
+        np.copyto(x, part, casting="unsafe")
+        # Mean and squared deviations of the chunk, merged into the running totals.
+        chunk_sum = float(x.sum())
+        total += chunk_sum
+        chunk_mean = chunk_sum / k
+        np.subtract(x, chunk_mean, out=d)
+        np.multiply(d, d, out=e)
+        chunk_m2 = float(e.sum())
+        n_new = n_total + k
+        delta = chunk_mean - mean
+        mean += delta * k / n_new
+        m2_total += chunk_m2 + delta * delta * n_total * k / n_new
+        n_total = n_new
+        # Histogram: the same index arithmetic and edge corrections as np.histogram.
+        np.subtract(x, lo, out=d)
+        np.divide(d, denom, out=d)
+        np.multiply(d, bins, out=d)
+        np.copyto(idx, d, casting="unsafe")
+        np.minimum(idx, bins - 1, out=idx)
+        np.take(edges, idx, out=e, mode="clip")
+        np.less(x, e, out=m1)
+        np.subtract(idx, m1, out=idx, casting="unsafe")
+        np.add(idx, 1, out=idx1)
+        np.take(edges, idx1, out=e, mode="clip")
+        np.greater_equal(x, e, out=m1)
+        np.not_equal(idx, bins - 1, out=m2)
+        np.logical_and(m1, m2, out=m1)
+        np.add(idx, m1, out=idx, casting="unsafe")
+        counts += np.bincount(idx, minlength=bins)
+    stats["min"] = float(mn)
+    stats["max"] = float(mx)
+    stats["mean"] = total / n_total
+    stats["std"] = math.sqrt(max(m2_total, 0.0) / n_total)
+    return stats, lo, hi, counts.astype(np.uint32)
+
+
+def _reduce_one(
+    layer: str, array: np.ndarray, epoch: float, batch: int | None, bins: int, max_values: int
+) -> Snapshot:
+    a = np.asarray(array)
+    if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
+        return reduce_array(layer, a, epoch=epoch, batch=batch, bins=bins, max_values=max_values)
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    stats, lo, hi, counts = _fast_stats_histogram(a, bins)
+    needs_clip = stats["inf_count"] > 0 or (
+        stats["min"] is not None and (stats["min"] < -FLOAT16_MAX or stats["max"] > FLOAT16_MAX)
+    )
+    display, layout = _display(a, max_values, needs_clip=needs_clip)
+    return Snapshot(
+        layer=layer,
+        epoch=epoch,
+        batch=batch,
+        stats=stats,
+        hist_lo=lo,
+        hist_hi=hi,
+        counts=counts,
+        display=display,
+        layout=layout,
+    )
+
+
+def reduce_many(
+    arrays: Mapping[str, np.ndarray],
+    *,
+    epoch: float,
+    batch: int | None = None,
+    bins: int = DEFAULT_BINS,
+    max_values: int = DEFAULT_MAX_VALUES,
+) -> dict[str, Snapshot]:
+    """Reduce the outputs of every layer of one step, fast; the widget's path during training.
+
+    Each layer is reduced in cache-sized chunks (one native pass for min, max and the zero count,
+    one chunked pass for the moments and the histogram), and the layers are reduced in parallel
+    on a thread pool (NumPy releases the GIL in its loops). The results agree with `reduce_array`:
+    the same histogram counts, statistics to float64 rounding, the same display array.
+
+    Args:
+        arrays: Layer id to layer output, batch first.
+        epoch: Epoch label of the step.
+        batch: Batch index inside the epoch. Defaults to `None` (an epoch end).
+        bins: Histogram bins. Defaults to `64`.
+        max_values: Most values of each display array. Defaults to `262_144`.
+
+    Returns:
+        Layer id to `Snapshot`, in the order of `arrays`.
+    """
+    items = list(arrays.items())
+    total = sum(int(np.size(a)) for _, a in items)
+    if len(items) < 2 or total < _PARALLEL_MIN_VALUES:
+        return {lid: _reduce_one(lid, a, epoch, batch, bins, max_values) for lid, a in items}
+    # Largest first, so the pool ends evenly.
+    order = sorted(range(len(items)), key=lambda i: -int(np.size(items[i][1])))
+    futures = {
+        i: _executor().submit(_reduce_one, items[i][0], items[i][1], epoch, batch, bins, max_values)
+        for i in order
+    }
+    return {items[i][0]: futures[i].result() for i in range(len(items))}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
 import pathlib
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import anywidget
@@ -14,11 +17,11 @@ import ipywidgets
 import numpy as np
 import traitlets as t
 
-from . import protocol
+from . import protocol, storage
 from .callback import ViewerCallback
 from .extract import Extractor, check_probe, unknown_layer_error
 from .history import History, Step
-from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_array
+from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -55,6 +58,41 @@ def _label(epoch: float) -> float | int:
     return int(epoch) if float(epoch).is_integer() else float(epoch)
 
 
+def _fmt(value: Any) -> str:
+    """A statistic for the summary table: 4 significant digits, `-` when undefined."""
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _check_settings(bins: Any, max_values: Any, budget_mb: Any) -> tuple[int, int, int]:
+    """Validate the reduction settings; returns `(bins, max_values, budget_bytes)`."""
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
+        raise ValueError(
+            f"TensorViewer received bins={bins!r}; it must be an integer >= 2 (the number of "
+            "histogram bins). Pass e.g. `bins=64`, the default."
+        )
+    if (
+        isinstance(max_values, bool)
+        or not isinstance(max_values, numbers.Integral)
+        or (max_values < 1)
+    ):
+        raise ValueError(
+            f"TensorViewer received max_values={max_values!r}; it must be an integer >= 1 (the "
+            "most values of a display array sent to the front-end). Pass e.g. "
+            "`max_values=262_144`, the default."
+        )
+    if (
+        isinstance(budget_mb, bool)
+        or not isinstance(budget_mb, numbers.Real)
+        or not math.isfinite(budget_mb)
+        or budget_mb <= 0
+    ):
+        raise ValueError(
+            f"TensorViewer received budget_mb={budget_mb!r}; it must be a finite number of MB "
+            "> 0 (the memory budget of the history). Pass e.g. `budget_mb=512`, the default."
+        )
+    return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
+
+
 class TensorViewer(ipywidgets.VBox):
     """A widget that shows every layer's output on a probe batch, live while a model trains.
 
@@ -67,12 +105,15 @@ class TensorViewer(ipywidgets.VBox):
         model: A built Keras 3 model (Sequential or Functional).
         probe: A small batch of model inputs, e.g. `x_val[:16]`.
         layers: Ids of the layers to watch. Defaults to `None`, every layer.
-        bins: Histogram bins. Defaults to `64`.
-        max_values: Most values per display array sent to the front-end. Defaults to `262_144`.
-        budget_mb: Memory budget of the full-precision history, in MB. Defaults to `512`.
+        bins: Histogram bins, an integer >= 2. Defaults to `64`.
+        max_values: Most values per display array sent to the front-end, an integer >= 1.
+            Defaults to `262_144`.
+        budget_mb: Memory budget of the history (full-precision values and display arrays), in
+            MB, > 0. Defaults to `512`.
 
     Raises:
-        ValueError: If the probe does not match the model's input, or a layer id is unknown.
+        ValueError: If the probe does not match the model's input, a layer id is unknown, or
+            `bins < 2`, `max_values < 1` or `budget_mb <= 0`.
 
     Example:
 
@@ -94,19 +135,65 @@ class TensorViewer(ipywidgets.VBox):
         **kwargs: Any,
     ) -> None:
         if kwargs:
-            raise TypeError(f"TensorViewer got an unexpected keyword argument {next(iter(kwargs))!r}")
-        if bins < 2:
-            raise ValueError(f"TensorViewer received bins={bins}; it must be an integer >= 2.")
-        if max_values < 1:
-            raise ValueError(f"TensorViewer received max_values={max_values}; it must be >= 1.")
-        if budget_mb <= 0:
-            raise ValueError(f"TensorViewer received budget_mb={budget_mb}; it must be > 0.")
+            raise TypeError(
+                f"TensorViewer got an unexpected keyword argument {next(iter(kwargs))!r}"
+            )
+        bins, max_values, budget_bytes = _check_settings(bins, max_values, budget_mb)
         self._model = model
         self._probe = check_probe(model, probe)
         self._extractor = Extractor(model, layers)
+        probe_info = {"n": int(self._probe.shape[0]), "input_shapes": [list(self._probe.shape)]}
+        self._setup(
+            catalog=[info.to_json() for info in self._extractor.layers],
+            probe_info=probe_info,
+            bins=bins,
+            max_values=max_values,
+            history=History(budget_bytes),
+        )
+        self._send(*self._catalog_message())
+        self._record(epoch=0, logs=None)
+
+    @classmethod
+    def _from_history(
+        cls,
+        history: History,
+        *,
+        catalog: list[dict[str, Any]],
+        probe_info: dict[str, Any],
+        bins: int,
+        max_values: int,
+    ) -> TensorViewer:
+        """A viewer of a recorded history, with no model: it displays, it cannot record."""
+        self = cls.__new__(cls)
+        self._model = None
+        self._probe = None
+        self._extractor = None
+        self._setup(
+            catalog=catalog,
+            probe_info=probe_info,
+            bins=bins,
+            max_values=max_values,
+            history=history,
+        )
+        self._send(*self._catalog_message())
+        self._replay()
+        return self
+
+    def _setup(
+        self,
+        *,
+        catalog: list[dict[str, Any]],
+        probe_info: dict[str, Any],
+        bins: int,
+        max_values: int,
+        history: History,
+    ) -> None:
+        """The display setup shared by a live viewer and a loaded one."""
+        self._catalog = [dict(c) for c in catalog]
+        self._probe_info = dict(probe_info)
         self._bins = int(bins)
         self._max_values = int(max_values)
-        self._history = History(int(budget_mb * 2**20))
+        self._history = history
         self._warned = False
 
         bars = bqplot.Bars(
@@ -126,20 +213,22 @@ class TensorViewer(ipywidgets.VBox):
             layout=ipywidgets.Layout(width="100%", height="240px"),
             fig_margin={"top": 30, "bottom": 40, "left": 60, "right": 10},
         )
-        default_layer = next((i for i in self.layers if i != "input"), self.layers[0])
+        layer_ids = self.layers
+        first = layer_ids[0] if layer_ids else ""
+        default_layer = next((i for i in layer_ids if i != "input"), first)
         self._canvas = _Canvas(_viewer_id=uuid.uuid4().hex, layer=default_layer, hist=bars)
         self._canvas.on_msg(self._on_front_end_msg)
         self._hist_figure = hist_fig
         super().__init__(children=[self._canvas, hist_fig])
         self.add_class("kerasviz-viewer")
-        self._send(*self._catalog_message())
-        self._record(epoch=0, logs=None)
 
     # ----------------------------------------------------------------- public API
 
     @property
     def layers(self) -> list[str]:
         """Ids of the watched layers, in model order (`input` is the probe)."""
+        if self._extractor is None:
+            return [str(info["id"]) for info in self._catalog]
         return self._extractor.ids
 
     @property
@@ -174,6 +263,7 @@ class TensorViewer(ipywidgets.VBox):
 
         >>> model.fit(x, y, epochs=3, callbacks=[viewer.callback()])
         """
+        self._require_model("callback")
         return ViewerCallback(self)
 
     def snapshot(self, label: float | None = None) -> float | int:
@@ -182,6 +272,7 @@ class TensorViewer(ipywidgets.VBox):
         Args:
             label: Epoch label of the step. Defaults to `None`: one more than the latest.
         """
+        self._require_model("snapshot")
         if label is None:
             label = (max(self.epochs) + 1) if self.epochs else 0
         self._record(epoch=label, logs=None, raise_errors=True)
@@ -192,24 +283,232 @@ class TensorViewer(ipywidgets.VBox):
 
         Args:
             layer: Layer id from `viewer.layers`, e.g. `"conv2d"`.
-            epoch: Epoch label; `-1` means the latest. Defaults to `-1`.
+            epoch: Epoch label from `viewer.epochs`; `-1` means the latest. Defaults to `-1`.
 
         Returns:
-            The layer output as a full-precision NumPy array.
+            The layer output as a full-precision NumPy array (batch first).
 
         Raises:
             ValueError: If `layer` is unknown.
-            KeyError: If `epoch` is not kept in the history.
+            KeyError: If `epoch` was never recorded, or its full values were thinned away to
+                keep the history within `budget_mb` (the message lists the epochs still kept).
+
+        Example:
+
+        >>> viewer.values("dense", epoch=0).shape
+        (16, 10)
         """
-        if layer not in self.layers:
-            raise unknown_layer_error(layer, self.layers)
+        self._check_layer(layer)
         return self._history.values(layer, epoch)
+
+    def stats(self, layer: str, epoch: float = -1) -> dict[str, Any]:
+        """Return the exact statistics of one layer's output at one recorded step.
+
+        Statistics are kept for every step, also when the full values were thinned away.
+        `min`, `max`, `mean` and `std` are over the finite values (`None` if there are none).
+
+        Args:
+            layer: Layer id from `viewer.layers`.
+            epoch: Epoch label from `viewer.epochs`; `-1` means the latest. Defaults to `-1`.
+
+        Returns:
+            A dict with keys `shape`, `min`, `max`, `mean`, `std`, `zero_fraction`, `nan_count`
+            and `inf_count`.
+
+        Raises:
+            ValueError: If `layer` is unknown.
+            KeyError: If `epoch` was never recorded.
+
+        Example:
+
+        >>> viewer.stats("dense")["zero_fraction"]
+        0.25
+        """
+        self._check_layer(layer)
+        return self._history.stats(layer, epoch)
+
+    def summary(self, epoch: float = -1) -> str:
+        """Return a text table of every layer's statistics at one recorded step.
+
+        One row per layer: id, shape, mean, std, min, max, percentage of zeros, and the counts
+        of NaN and infinite values.
+
+        Args:
+            epoch: Epoch label from `viewer.epochs`; `-1` means the latest. Defaults to `-1`.
+
+        Returns:
+            The table as aligned text, with a title line naming the epoch.
+
+        Raises:
+            KeyError: If `epoch` was never recorded.
+
+        Example:
+
+        >>> print(viewer.summary(epoch=0))
+        """
+        key = self._history.resolve(epoch)
+        step = self._history.step(key)
+        header = ("layer", "shape", "mean", "std", "min", "max", "zero %", "NaN/Inf")
+        rows = []
+        for lid in self._history.layers(key):
+            st = self._history.stats(lid, key)
+            rows.append(
+                (
+                    lid,
+                    "(" + ", ".join(str(d) for d in st["shape"]) + ")",
+                    *(_fmt(st[k]) for k in ("mean", "std", "min", "max")),
+                    f"{100 * st['zero_fraction']:.1f}",
+                    f"{st['nan_count']}/{st['inf_count']}",
+                )
+            )
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+        def line(row: tuple[str, ...]) -> str:
+            cells = [
+                row[i].ljust(widths[i]) if i < 2 else row[i].rjust(widths[i])
+                for i in range(len(row))
+            ]
+            return "  ".join(cells).rstrip()
+
+        title = f"epoch {_label(step.epoch)}" + (
+            f" (batch {step.batch})" if step.batch is not None else ""
+        )
+        logs = "  ".join(f"{k} {_fmt(v)}" for k, v in step.logs.items())
+        lines = [title + (f"  {logs}" if logs else ""), line(header)]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += [line(r) for r in rows]
+        return "\n".join(lines)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the kept history to one `.npz` file (never pickle).
+
+        The file holds every step's logs, statistics and histograms, the display arrays and the
+        full-precision values that are still kept, and the layer catalog, with a format version.
+        `TensorViewer.load(path)` reads it back exactly.
+
+        Args:
+            path: Destination file, e.g. `"run.npz"`; replaced if it exists.
+
+        Example:
+
+        >>> viewer.save("run.npz")
+        >>> TensorViewer.load("run.npz").epochs == viewer.epochs
+        True
+        """
+        storage.write_history(
+            path,
+            self._history,
+            settings={
+                "bins": self._bins,
+                "max_values": self._max_values,
+                "budget_bytes": self._history.budget_bytes,
+            },
+            catalog=self._catalog,
+            probe=self._probe_info,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TensorViewer:
+        """Load a history saved with `viewer.save(path)` into a viewer that needs no model.
+
+        The loaded viewer displays every kept step (its front-end receives the catalog and all
+        snapshots) and answers `values`, `stats`, `summary`, `save` and `save_html`; it cannot
+        record new steps (`snapshot()` and `callback()` raise).
+
+        Args:
+            path: A `.npz` file written by `viewer.save`.
+
+        Returns:
+            A `TensorViewer` of the saved history.
+
+        Raises:
+            FileNotFoundError: If `path` does not exist.
+            ValueError: If the file is not a kerasviz_widget history, is damaged or truncated,
+                was written by a newer version, or holds object arrays. Nothing in the file is
+                ever executed (`allow_pickle=False`).
+
+        Example:
+
+        >>> viewer = TensorViewer.load("run.npz")
+        >>> viewer.epochs
+        [0, 1, 2]
+        """
+        data = storage.read_history(path)
+        settings = data.settings
+        bins = int(settings.get("bins", DEFAULT_BINS))
+        max_values = int(settings.get("max_values", DEFAULT_MAX_VALUES))
+        budget = int(settings.get("budget_bytes", 512 * 2**20))
+        history = History(max(budget, 1))
+        for item in data.steps:
+            history.add(
+                item.step, item.arrays, item.snapshots, keep_display=item.has_display, thin=False
+            )
+        catalog = data.catalog or [
+            {"id": lid, "class_name": "", "output_shape": [], "params": 0, "strategy": "loaded"}
+            for lid in (history.layers() if len(history) else ())
+        ]
+        return cls._from_history(
+            history, catalog=catalog, probe_info=data.probe, bins=bins, max_values=max_values
+        )
+
+    def save_html(self, path: str | os.PathLike[str], *, title: str = "kerasviz_widget") -> None:
+        """Save a self-contained HTML page of the kept history, scrubbable offline.
+
+        The page inlines the widget's front-end (JavaScript and CSS) and every kept snapshot, so
+        it opens in a browser without a kernel or a network: choose a layer, a sample, a channel,
+        and scrub the epochs. The histogram figure (bqplot) is not part of the page.
+
+        Args:
+            path: Destination file, e.g. `"run.html"`; replaced if it exists.
+            title: Title of the page. Defaults to `"kerasviz_widget"`.
+
+        Example:
+
+        >>> viewer.save_html("run.html")
+        """
+        from .standalone import write_html
+
+        state = {
+            "layer": self._canvas.layer,
+            "epoch": float(self._canvas.epoch),
+            "sample": int(self._canvas.sample),
+            "channel": int(self._canvas.channel),
+            "follow": bool(self._canvas.follow),
+        }
+        write_html(path, list(self._replay_messages()), state=state, title=title)
 
     # ----------------------------------------------------------------- internals
 
+    def _require_model(self, what: str) -> None:
+        if self._extractor is None:
+            raise RuntimeError(
+                f"TensorViewer.{what}() needs a model, but this viewer was loaded from a file "
+                "and has none: it can only display and answer values(), stats(), summary(), "
+                "save() and save_html(). To record new steps, create "
+                "`TensorViewer(model, probe)`."
+            )
+
+    def _check_layer(self, layer: str) -> None:
+        if layer not in self.layers:
+            raise unknown_layer_error(layer, self.layers)
+
     def _catalog_message(self) -> protocol.Message:
-        probe = {"n": int(self._probe.shape[0]), "input_shapes": [list(self._probe.shape)]}
-        return protocol.encode_catalog((info.to_json() for info in self._extractor.layers), probe)
+        return protocol.encode_catalog(self._catalog, self._probe_info)
+
+    def _replay_messages(self) -> Iterator[protocol.Message]:
+        """The catalog, every step and every kept snapshot: what a new front-end needs."""
+        yield self._catalog_message()
+        for step in self._history.steps:
+            yield protocol.encode_step(step.epoch, step.batch, step.logs)
+        for snap in self._history.snapshots():
+            yield protocol.encode_snapshot(snap)
+        without_values = sorted(set(self._history.epochs) - set(self._history.kept_epochs))
+        if without_values:
+            yield protocol.encode_thinned(without_values)
+
+    def _replay(self) -> None:
+        for message in self._replay_messages():
+            self._send(*message)
 
     def _send(self, content: dict[str, Any], buffers: list[memoryview]) -> None:
         self._canvas.send(content, buffers=buffers or None)
@@ -223,12 +522,9 @@ class TensorViewer(ipywidgets.VBox):
         """Take one snapshot and stream it. Errors are shown and warned once unless asked to raise."""
         try:
             arrays = self._extractor(self._probe)
-            snaps = {
-                lid: reduce_array(
-                    lid, a, epoch=_label(epoch), bins=self._bins, max_values=self._max_values
-                )
-                for lid, a in arrays.items()
-            }
+            snaps = reduce_many(
+                arrays, epoch=_label(epoch), bins=self._bins, max_values=self._max_values
+            )
             step = Step(epoch=_label(epoch), logs={k: float(v) for k, v in (logs or {}).items()})
             thinned = self._history.add(step, arrays, snaps)
             self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
@@ -250,8 +546,4 @@ class TensorViewer(ipywidgets.VBox):
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("kind") == "replay":
-            self._send(*self._catalog_message())
-            for step in self._history.steps:
-                self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
-            for snap in self._history.snapshots():
-                self._send(*protocol.encode_snapshot(snap))
+            self._replay()

@@ -1,0 +1,195 @@
+"""A self-contained HTML page of a viewer's history, for `viewer.save_html`.
+
+The page inlines the front-end bundle (`static/widget.js` and `static/widget.css`) and the messages
+a new front-end receives from the kernel (`catalog`, every `step`, every kept `snapshot`, with their
+binary buffers in base64). An inline module script loads the bundle from a `Blob` URL, builds a
+small stand-in for the anywidget model (`get`, `set`, `on`, `off`, `save_changes`, `send`, firing
+`change:<name>` then `change` on `set`), calls the bundle's `initialize` and `render`, then feeds
+the messages to the `msg:custom` listeners, as the kernel does on a `replay` request (which it also
+answers). No network, no kernel: it opens from disk.
+
+Everything inlined goes in one JSON document inside `<script type="application/json">`, with every
+`<` escaped, so no text from the model (layer names) can close the script or become HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import pathlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .storage import temporary_sibling
+
+STATIC = pathlib.Path(__file__).parent / "static"
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 16px; }}
+{css}
+</style>
+</head>
+<body>
+<div id="kerasviz-root"></div>
+<script type="application/json" id="kerasviz-data">{data}</script>
+<script type="module">
+const data = JSON.parse(document.getElementById("kerasviz-data").textContent);
+
+function decode(b64) {{
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return new DataView(bytes.buffer);
+}}
+
+function createModel(traits) {{
+  const listeners = new Map();
+  const emit = (event, ...args) => {{
+    for (const cb of [...(listeners.get(event) || [])]) cb(...args);
+  }};
+  let rendered = false;
+  const model = {{
+    get: (name) => traits[name],
+    set(name, value) {{
+      if (traits[name] === value) return;
+      traits[name] = value;
+      emit(`change:${{name}}`, model, value);
+      emit("change", model);
+    }},
+    on(event, cb) {{
+      if (!listeners.has(event)) listeners.set(event, new Set());
+      listeners.get(event).add(cb);
+    }},
+    off(event, cb) {{
+      if (!event) listeners.clear();
+      else if (!cb) listeners.delete(event);
+      else if (listeners.has(event)) listeners.get(event).delete(cb);
+    }},
+    save_changes() {{}},
+    send(msg) {{
+      // The kernel answers a replay request with everything it keeps; so does this page.
+      if (msg && msg.kind === "replay" && rendered) setTimeout(feed, 0);
+    }},
+    markRendered() {{
+      rendered = true;
+    }},
+  }};
+  function feed() {{
+    for (const {{ content, buffers }} of data.messages) {{
+      emit("msg:custom", content, buffers.map(decode));
+    }}
+  }}
+  model.feed = feed;
+  return model;
+}}
+
+const url = URL.createObjectURL(new Blob([data.bundle], {{ type: "text/javascript" }}));
+const widget = (await import(url)).default;
+URL.revokeObjectURL(url);
+const model = createModel({{
+  _viewer_id: "kerasviz-standalone",
+  layer: "",
+  epoch: 0,
+  sample: 0,
+  channel: 0,
+  follow: true,
+  hist: null,
+  ...data.state,
+}});
+const host = {{
+  async getModel() {{
+    throw new Error("a standalone page has no other widget models");
+  }},
+}};
+await widget.initialize?.({{ model }});
+await widget.render({{ model, el: document.getElementById("kerasviz-root"), host }});
+model.markRendered();
+model.feed();
+document.body.dataset.ready = "true";
+</script>
+</body>
+</html>
+"""
+
+
+def _json_for_html(value: Any) -> str:
+    """JSON safe inside a `<script>` element: every `<`, `>` and `&` escaped."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _message_json(content: Mapping[str, Any], buffers: Iterable[Any]) -> dict[str, Any]:
+    return {
+        "content": dict(content),
+        "buffers": [base64.b64encode(bytes(memoryview(b))).decode("ascii") for b in buffers],
+    }
+
+
+def page(
+    messages: Iterable[tuple[Mapping[str, Any], Iterable[Any]]],
+    *,
+    state: Mapping[str, Any] | None = None,
+    title: str = "kerasviz_widget",
+) -> str:
+    """The HTML text of a standalone page.
+
+    Args:
+        messages: `(content, buffers)` pairs as `protocol.encode_*` make them, in the order the
+            front-end should receive them.
+        state: Initial values of the front-end traits (`layer`, `epoch`, `sample`, `channel`,
+            `follow`). Defaults to `None`.
+        title: Page title. Defaults to `"kerasviz_widget"`.
+
+    Returns:
+        The page, one self-contained HTML document.
+
+    Raises:
+        FileNotFoundError: If the front-end bundle is missing (build it with `npm run build` in
+            `js/`).
+    """
+    bundle_path = STATIC / "widget.js"
+    if not bundle_path.exists():
+        raise FileNotFoundError(
+            f"The front-end bundle {bundle_path.name} is missing from the package, so the page "
+            "cannot be written. Reinstall kerasviz_widget, or build it with `npm run build` "
+            "in `js/`."
+        )
+    css_path = STATIC / "widget.css"
+    css = css_path.read_text(encoding="utf-8") if css_path.exists() else ""
+    data = {
+        "bundle": bundle_path.read_text(encoding="utf-8"),
+        "state": dict(state or {}),
+        "messages": [_message_json(content, buffers) for content, buffers in messages],
+    }
+    return _PAGE.format(
+        title=html.escape(title),
+        css=css.replace("</", "<\\/"),
+        data=_json_for_html(data),
+    )
+
+
+def write_html(
+    path: str | os.PathLike[str],
+    messages: Iterable[tuple[Mapping[str, Any], Iterable[Any]]],
+    *,
+    state: Mapping[str, Any] | None = None,
+    title: str = "kerasviz_widget",
+) -> None:
+    """Write `page(...)` to `path`, atomically (a temporary file, then a rename)."""
+    text = page(messages, state=state, title=title)
+    tmp = temporary_sibling(path)
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
