@@ -11,8 +11,8 @@ Thinning rule: while the bytes held exceed the budget, the full-precision output
 dropped first, evenly (the interior step whose neighbours are closest together goes, the oldest on a
 tie, so the kept steps stay evenly spread over the run, like TensorBoard's reservoir), keeping the
 first and the last step. Only when just those two keep full outputs do display arrays get thinned,
-by the same rule. If that is still not enough, the first step's full outputs go, then its display,
-then the last step's full outputs. The latest step's display array is never dropped (the widget
+by the same rule. If that is still not enough, the first step's full outputs go, then the last
+step's, then the first step's display. The latest step's display array is never dropped (the widget
 always has a picture), so a budget smaller than one step's display arrays plus the always-kept
 statistics is exceeded by that much.
 
@@ -34,10 +34,10 @@ import numpy as np
 
 from .snapshot import STAT_KEYS, Snapshot
 
-STEP_OVERHEAD_BYTES = 1024
+STEP_OVERHEAD_BYTES = 512
 """Estimated Python-object bytes per recorded step (record, step, logs dict, keys)."""
 
-ARRAY_OVERHEAD_BYTES = 192
+ARRAY_OVERHEAD_BYTES = 160
 """Estimated Python-object bytes per held array (`ndarray` header and dict entry)."""
 
 
@@ -107,6 +107,15 @@ class _Record:
         self.arrays: dict[str, np.ndarray] | None = (
             None if arrays is None else {lid: arrays[lid] for lid in self.layers if lid in arrays}
         )
+
+    def share_layout(self, other: _Record) -> None:
+        """Reuse the layer tuples of another record when equal, to save memory per step."""
+        if other.layers == self.layers:
+            self.layers, self.index = other.layers, other.index
+        if other.shapes == self.shapes:
+            self.shapes = other.shapes
+        if other.layouts == self.layouts:
+            self.layouts = other.layouts
 
     def fixed_nbytes(self) -> int:
         return int(self.stats.nbytes + self.ranges.nbytes + self.counts.nbytes)
@@ -338,6 +347,8 @@ class History:
         if key in self._records:
             self._remove(key)
         record = _Record(step, snapshots, arrays)
+        if self._keys:
+            record.share_layout(self._records[self._keys[-1]])
         if not keep_display:
             record.displays = None
         self._records[key] = record
@@ -402,16 +413,12 @@ class History:
             if victim is not None:
                 self._drop_display(victim)
                 continue
-            if len(self._with_values) == 2:
+            if self._with_values:  # the first step's, then the last step's
                 victim = self._with_values[0]
                 self._drop_values(victim)
                 dropped.append(label(victim))
             elif len(self._with_display) == 2:
                 self._drop_display(self._with_display[0])
-            elif self._with_values:
-                victim = self._with_values[0]
-                self._drop_values(victim)
-                dropped.append(label(victim))
             else:
                 break  # only the always-kept data and the latest display remain
         return sorted(dropped)

@@ -1,0 +1,330 @@
+"""The bounded history and its `.npz` format."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from kerasviz_widget import storage
+from kerasviz_widget.history import ARRAY_OVERHEAD_BYTES, STEP_OVERHEAD_BYTES, History, Step
+from kerasviz_widget.snapshot import reduce_array
+
+BINS = 8
+
+
+def make_step(epoch, n=10_000, layers=("a", "b"), fill=None, batch=None):
+    """Arrays of known size (`n` float32 values per layer) and their snapshots."""
+    rng = np.random.default_rng(int(float(epoch) * 1000))
+    arrays = {
+        lid: (
+            rng.standard_normal((10, n // 10)).astype(np.float32)
+            if fill is None
+            else np.full((10, n // 10), fill, dtype=np.float32)
+        )
+        for lid in layers
+    }
+    snaps = {
+        lid: reduce_array(lid, a, epoch=epoch, batch=batch, bins=BINS, max_values=50)
+        for lid, a in arrays.items()
+    }
+    return Step(epoch=epoch, batch=batch, logs={"loss": 1.0 / (1 + float(epoch))}), arrays, snaps
+
+
+def fixed_bytes(n_layers):
+    return n_layers * (7 * 8 + 2 * 8 + BINS * 4)  # stats, histogram range, counts
+
+
+def test_nbytes_is_exact_for_arrays_of_known_size():
+    history = History(2**30)
+    step, arrays, snaps = make_step(0, n=1000)
+    history.add(step, arrays, snaps)
+    display = sum(s.display.nbytes for s in snaps.values())
+    assert display == 2 * 50 * 2  # two layers, 50 float16 values each
+    assert history.nbytes == 2 * 1000 * 4 + display + fixed_bytes(2)
+
+
+def test_nbytes_goes_back_when_a_step_is_replaced():
+    history = History(2**30)
+    history.add(*make_step(0))
+    before = history.nbytes
+    history.add(*make_step(0))
+    assert history.nbytes == before and len(history) == 1
+
+
+def test_charged_bytes_add_the_object_estimate():
+    history = History(2**30)
+    history.add(*make_step(0))
+    arrays_held = 3 + 2 + 2  # stats, ranges, counts; two displays; two full arrays
+    assert history.charged_bytes == (
+        history.nbytes + STEP_OVERHEAD_BYTES + arrays_held * ARRAY_OVERHEAD_BYTES
+    )
+
+
+def test_history_never_exceeds_its_budget_and_keeps_first_and_last():
+    history = History(600_000)  # about six steps of full values
+    for epoch in range(40):
+        history.add(*make_step(epoch))
+        assert history.charged_bytes <= history.budget_bytes
+    kept = history.kept_epochs
+    assert kept[0] == 0 and kept[-1] == 39
+    assert 3 <= len(kept) < 40
+
+
+def test_thinning_keeps_steps_evenly_spread():
+    history = History(1_000_000)
+    for epoch in range(64):
+        history.add(*make_step(epoch))
+    kept = history.kept_epochs
+    gaps = np.diff(kept)
+    assert gaps.max() <= 2 * gaps.min() + 1
+
+
+def test_statistics_of_every_step_survive_thinning():
+    history = History(400_000)
+    for epoch in range(30):
+        history.add(*make_step(epoch))
+    assert history.epochs == list(range(30))
+    thinned = sorted(set(history.epochs) - set(history.kept_epochs))
+    assert thinned
+    _, arrays, _ = make_step(thinned[0])
+    assert history.stats("a", thinned[0])["mean"] == pytest.approx(float(arrays["a"].mean()))
+    assert history.snapshot("b", thinned[0]).counts.sum() == 10_000
+
+
+def test_add_returns_the_labels_it_thinned():
+    history = History(40_000)
+    reported = []
+    for epoch in range(30):
+        reported += history.add(*make_step(epoch))
+    assert sorted(reported) == sorted(set(history.epochs) - set(history.kept_epochs))
+
+
+def test_display_arrays_are_thinned_only_after_full_values():
+    # Room for the statistics of 20 steps and a few steps' displays, not for any full values.
+    per_step = STEP_OVERHEAD_BYTES + 3 * ARRAY_OVERHEAD_BYTES + fixed_bytes(2)
+    per_display = 2 * (100 + ARRAY_OVERHEAD_BYTES)
+    history = History(20 * per_step + 6 * per_display)
+    for epoch in range(20):
+        history.add(*make_step(epoch))
+        assert history.charged_bytes <= history.budget_bytes
+    assert history.kept_epochs == []
+    assert history.display_epochs[-1] == 19
+    assert 2 <= len(history.display_epochs) < 20
+    assert [s.epoch for s in history.snapshots()][-2:] == [19, 19]
+
+
+def test_the_latest_display_is_kept_even_above_a_tiny_budget():
+    history = History(1)
+    history.add(*make_step(0))
+    history.add(*make_step(1))
+    assert history.kept_epochs == [] and history.display_epochs == [1]
+
+
+def test_values_of_a_thinned_step_give_an_error_listing_what_is_kept():
+    history = History(400_000)
+    for epoch in range(30):
+        history.add(*make_step(epoch))
+    thinned = sorted(set(history.epochs) - set(history.kept_epochs))[0]
+    with pytest.raises(KeyError, match=r"thinned away.*Epochs with full values: \[0, .*29\]"):
+        history.values("a", thinned)
+
+
+def test_values_of_an_unrecorded_epoch_list_the_recorded_ones():
+    history = History(2**30)
+    history.add(*make_step(0))
+    with pytest.raises(KeyError, match=r"Epoch 5 was never recorded. Recorded epochs: \[0\]"):
+        history.values("a", 5)
+
+
+def test_unknown_layer_lists_the_layers_of_that_step():
+    history = History(2**30)
+    history.add(*make_step(0))
+    with pytest.raises(KeyError, match="Layers recorded there: a, b"):
+        history.stats("nope")
+
+
+def test_fractional_epoch_labels_key_batch_snapshots():
+    history = History(2**30)
+    history.add(*make_step(0))
+    history.add(*make_step(0.5, batch=3))
+    history.add(*make_step(1))
+    assert history.epochs == [0, 0.5, 1]
+    assert history.step(0.5).batch == 3
+    assert history.values("a", -1) is not history.values("a", 0.5)
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_non_positive_budget_is_rejected(budget):
+    with pytest.raises(ValueError, match=f"budget_bytes={budget}; it must be"):
+        History(budget)
+
+
+# ------------------------------------------------------------------------------ storage
+
+
+def assert_same_snapshot(a, b):
+    assert (a.layer, a.epoch, a.batch, a.layout) == (b.layer, b.epoch, b.batch, b.layout)
+    assert a.stats == b.stats
+    assert (a.hist_lo, a.hist_hi) == (b.hist_lo, b.hist_hi)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_array_equal(a.display.view(np.uint16), b.display.view(np.uint16))
+
+
+def test_one_step_round_trips_through_one_file(tmp_path):
+    step, arrays, snaps = make_step(1.25, batch=4)
+    path = tmp_path / "step-0001.npz"
+    storage.write_step(path, step, snaps, arrays, settings={"bins": BINS})
+    data = storage.read_step(path)
+    assert data.step == step
+    for lid in arrays:
+        assert_same_snapshot(data.snapshots[lid], snaps[lid])
+        np.testing.assert_array_equal(data.arrays[lid], arrays[lid])
+        assert data.arrays[lid].dtype == arrays[lid].dtype
+    assert [p.name for p in tmp_path.iterdir()] == ["step-0001.npz"]  # no temporary left
+
+
+def test_history_round_trip_is_exact_including_thinned_steps(tmp_path):
+    history = History(20_000)
+    for epoch in range(12):
+        history.add(*make_step(epoch))
+    nan_step = make_step(12, fill=np.nan)
+    history.add(*nan_step)
+    path = tmp_path / "run.npz"
+    storage.write_history(path, history)
+    data = storage.read_history(path)
+    assert [s.step.epoch for s in data.steps] == history.epochs
+    for item in data.steps:
+        epoch = item.step.epoch
+        assert item.step == history.step(epoch)
+        assert item.has_display == history.has_display(epoch)
+        assert (item.arrays is not None) == (epoch in history.kept_epochs)
+        for lid, snap in item.snapshots.items():
+            assert_same_snapshot(snap, history.snapshot(lid, epoch))
+            if item.arrays is not None:
+                np.testing.assert_array_equal(item.arrays[lid], history.values(lid, epoch))
+    assert data.steps[-1].snapshots["a"].stats["min"] is None
+
+
+def write_npz(path, **members):
+    with open(path, "wb") as f:
+        np.savez(f, **members)
+
+
+def header(**changes):
+    h = {"format": storage.FORMAT, "version": 1, "kind": "history", "steps": []}
+    h.update(changes)
+    return np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+
+
+def test_load_of_a_file_that_is_not_an_archive_is_refused(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("hello, not numpy")
+    with pytest.raises(ValueError, match=r"notes.npz.*not a NumPy .npz archive"):
+        storage.read_history(path)
+
+
+def test_load_of_someone_elses_npz_is_refused(tmp_path):
+    path = tmp_path / "other.npz"
+    write_npz(path, x=np.arange(3))
+    with pytest.raises(ValueError, match="not a kerasviz_widget history"):
+        storage.read_history(path)
+
+
+def test_load_of_a_single_npy_array_is_refused(tmp_path):
+    path = tmp_path / "array.npy"
+    np.save(path, np.arange(3))
+    with pytest.raises(ValueError, match="single NumPy array"):
+        storage.read_history(path)
+
+
+def test_load_of_a_truncated_file_is_refused(tmp_path):
+    history = History(2**30)
+    history.add(*make_step(0))
+    path = tmp_path / "run.npz"
+    storage.write_history(path, history)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="Cannot load"):
+        storage.read_history(path)
+
+
+def test_load_of_a_damaged_member_is_refused(tmp_path):
+    history = History(2**30)
+    history.add(*make_step(0))
+    good = tmp_path / "run.npz"
+    storage.write_history(good, history)
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            payload = zin.read(item)
+            if item.filename == "s0.counts.npy":
+                payload = payload[:-7]
+            zout.writestr(item, payload)
+    with pytest.raises(ValueError, match="s0.counts"):
+        storage.read_history(bad)
+
+
+def test_load_of_a_newer_format_version_is_refused(tmp_path):
+    path = tmp_path / "future.npz"
+    write_npz(path, **{storage.HEADER_KEY: header(version=99)})
+    with pytest.raises(ValueError, match="format version 99.*reads versions up to 1.*Upgrade"):
+        storage.read_history(path)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_of_object_arrays_is_refused_and_executes_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.npz"
+    evil = np.array([_Exploit(marker)], dtype=object)
+    meta = {
+        "epoch": 0,
+        "batch": None,
+        "logs": {},
+        "layers": ["a"],
+        "shapes": [[1]],
+        "layouts": ["bars"],
+        "display": True,
+        "values": False,
+    }
+    write_npz(
+        path,
+        **{
+            storage.HEADER_KEY: header(steps=[meta]),
+            "s0.stats": evil,
+            "s0.hist_range": np.zeros((1, 2)),
+            "s0.counts": np.zeros((1, 8), dtype=np.uint32),
+            "s0.display.0": np.zeros(1, dtype=np.float16),
+        },
+    )
+    assert pickle.dumps(evil)  # the payload really is a pickle that would open the marker
+    with pytest.raises(ValueError, match="s0.stats.*cannot be read"):
+        storage.read_history(path)
+    assert not marker.exists()
+
+
+def test_load_of_a_missing_file_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        storage.read_history(tmp_path / "nope.npz")
+
+
+def test_a_step_file_is_replaced_atomically(tmp_path):
+    path = tmp_path / "step.npz"
+    step, arrays, snaps = make_step(0)
+    storage.write_step(path, step, snaps, arrays)
+    first = os.stat(path).st_ino
+    step1, _, snaps1 = make_step(1)
+    storage.write_step(path, step1, snaps1)
+    assert os.stat(path).st_ino != first  # a new file renamed over the old one
+    assert storage.read_step(path).step.epoch == 1
