@@ -348,8 +348,9 @@ def _fast_stats_histogram(
 
     One native pass gives min, max and the zero count (and tells whether any value is not finite);
     then one chunked pass over the values, converted to float64 a chunk at a time, accumulates the
-    mean and the sum of squared deviations (Chan's pairwise merge) and the histogram counts, with
-    bin indices computed exactly as `np.histogram` does and counted with `np.bincount`.
+    mean and the sum of squared deviations (Chan's pairwise merge) and the histogram counts: a bin
+    index estimated by one multiply, corrected against the bin edges exactly as `np.histogram`
+    corrects its own, and counted with `np.bincount`.
     """
     a = np.asarray(array)
     shape = tuple(int(d) for d in a.shape)
@@ -381,7 +382,7 @@ def _fast_stats_histogram(
         mn, mx = finite.min(), finite.max()
     lo, hi = histogram_range(float(mn), float(mx))
     edges = np.linspace(lo, hi, bins + 1)
-    denom = hi - lo
+    scale = bins / (hi - lo)
     chunk = min(_CHUNK, finite.size)
     x = np.empty(chunk)
     d = np.empty(chunk)
@@ -412,10 +413,9 @@ def _fast_stats_histogram(
         mean += delta * k / n_new
         m2_total += chunk_m2 + delta * delta * n_total * k / n_new
         n_total = n_new
-        # Histogram: the same index arithmetic and edge corrections as np.histogram.
+        # Histogram: bin indices with the same edge corrections as np.histogram.
         np.subtract(x, lo, out=d)
-        np.divide(d, denom, out=d)
-        np.multiply(d, bins, out=d)
+        np.multiply(d, scale, out=d)  # an estimate within one bin; the corrections make it exact
         np.copyto(idx, d, casting="unsafe")
         np.minimum(idx, bins - 1, out=idx)
         np.take(edges, idx, out=e, mode="clip")
