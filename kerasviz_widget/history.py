@@ -265,7 +265,7 @@ class History:
             ) from None
 
     def values(self, layer: str, epoch: float = -1) -> np.ndarray:
-        """The full-precision output of `layer` at a step.
+        """The full-precision output of `layer` at a step, as a read-only view.
 
         Raises:
             KeyError: If the step was never recorded, or its full outputs were thinned away.
@@ -279,7 +279,9 @@ class History:
                 f"statistics are still available with `stats()`. Epochs with full values: "
                 f"{self.kept_epochs}. Pass one of these, or a larger `budget_mb` to keep more."
             )
-        return record.arrays[layer]
+        view = record.arrays[layer].view()
+        view.flags.writeable = False  # the history's copy stays as recorded
+        return view
 
     def stats(self, layer: str, epoch: float = -1) -> dict[str, Any]:
         """The exact statistics of `layer` at a step (always kept)."""

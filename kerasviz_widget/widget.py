@@ -286,7 +286,8 @@ class TensorViewer(ipywidgets.VBox):
             epoch: Epoch label from `viewer.epochs`; `-1` means the latest. Defaults to `-1`.
 
         Returns:
-            The layer output as a full-precision NumPy array (batch first).
+            The layer output as a full-precision NumPy array (batch first), read-only (the
+            history keeps it as recorded); `.copy()` it to modify it.
 
         Raises:
             ValueError: If `layer` is unknown.

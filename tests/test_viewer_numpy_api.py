@@ -69,7 +69,13 @@ def test_values_are_the_layer_output_on_the_probe(trained, data):
     sub = keras.Model(model.inputs, model.get_layer("dense").output)
     want = np.asarray(sub(data[0][:4], training=False))
     np.testing.assert_allclose(viewer.values("dense"), want, rtol=1e-5, atol=1e-6)
-    assert viewer.values("dense", epoch=2) is viewer.values("dense")
+    np.testing.assert_array_equal(viewer.values("dense", epoch=2), viewer.values("dense"))
+
+
+def test_values_cannot_change_the_history(trained):
+    _, viewer = trained
+    with pytest.raises(ValueError, match="read-only"):
+        viewer.values("dense")[0, 0] = 123.0
 
 
 def test_values_change_with_training(trained):
