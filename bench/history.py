@@ -147,9 +147,9 @@ def bench_memory(steps: int) -> list[str]:
     return [
         f"| {steps}-step run, budget 64 MB, outputs {out_bytes / mb:.1f} MB/step "
         f"| most memory held by the history after a step (tracemalloc above the warmed-up "
-        f"viewer) | {held_max / mb:.1f} MB | {held_max / (64 * mb):.2f}x budget |",
+        f"viewer) | {held_max / mb:.2f} MB | {held_max / (64 * mb):.3f}x budget |",
         f"| | same, above the process before the viewer was built (viewer, widgets, compiled "
-        f"predict function included) | {process_max / mb:.1f} MB | |",
+        f"predict function included) | {process_max / mb:.2f} MB | |",
         f"| | history accounting at the end: arrays `nbytes` / charged "
         f"| {history.nbytes / mb:.1f} / {history.charged_bytes / mb:.1f} MB "
         f"| full values kept for {len(history.kept_epochs)} steps, displays for "

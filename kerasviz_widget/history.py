@@ -8,13 +8,14 @@ thinned away to stay within the byte budget:
 2. the float16 display arrays (for the heatmap of a new front-end view, `save` and `save_html`).
 
 Thinning rule: while the bytes held exceed the budget, the full-precision outputs of old steps are
-dropped first, evenly (the interior step whose neighbours are closest together goes, the oldest on a
-tie, so the kept steps stay evenly spread over the run, like TensorBoard's reservoir), keeping the
-first and the last step. Only when just those two keep full outputs do display arrays get thinned,
-by the same rule. If that is still not enough, the first step's full outputs go, then the last
-step's, then the first step's display. The latest step's display array is never dropped (the widget
-always has a picture), so a budget smaller than one step's display arrays plus the always-kept
-statistics is exceeded by that much.
+dropped first, evenly: the tier keeps every `stride`-th recorded step plus the latest; the oldest
+step off the stride goes, and when every interior step is on it the stride doubles (so the kept
+steps stay evenly spread over the run, like TensorBoard's reservoir, first and last kept). Only
+when just those two keep full outputs do display arrays get thinned, by the same rule. If that is
+still not enough, the first step's full outputs go, then the last step's, then the first step's
+display. The latest step's display array is never dropped (the widget always has a picture), so a
+budget smaller than one step's display arrays plus the always-kept statistics is exceeded by that
+much.
 
 Accounting: `History.nbytes` is the exact number of bytes of every NumPy array held
 (`ndarray.nbytes` summed). The budget also charges a small fixed estimate of the Python objects
@@ -34,7 +35,7 @@ import numpy as np
 
 from .snapshot import STAT_KEYS, Snapshot
 
-STEP_OVERHEAD_BYTES = 512
+STEP_OVERHEAD_BYTES = 768
 """Estimated Python-object bytes per recorded step (record, step, logs dict, keys)."""
 
 ARRAY_OVERHEAD_BYTES = 160
@@ -91,12 +92,12 @@ class _Record:
         snaps = list(snapshots.values())
         self.shapes = tuple(tuple(int(d) for d in s.stats["shape"]) for s in snaps)
         self.layouts = tuple(s.layout for s in snaps)
-        self.stats = np.array(
-            [[_stat_number(s.stats[k]) for k in STAT_KEYS] for s in snaps], dtype=np.float64
-        ).reshape(len(snaps), len(STAT_KEYS))
-        self.ranges = np.array([[s.hist_lo, s.hist_hi] for s in snaps], dtype=np.float64).reshape(
-            len(snaps), 2
-        )
+        # Built whole (no reshaped views, which would keep a second array object per step).
+        self.stats = np.zeros((len(snaps), len(STAT_KEYS)), dtype=np.float64)
+        self.ranges = np.zeros((len(snaps), 2), dtype=np.float64)
+        for i, s in enumerate(snaps):
+            self.stats[i] = [_stat_number(s.stats[k]) for k in STAT_KEYS]
+            self.ranges[i] = (s.hist_lo, s.hist_hi)
         bins = snaps[0].counts.size if snaps else 0
         self.counts = np.zeros((len(snaps), bins), dtype=np.uint32)
         for i, s in enumerate(snaps):
@@ -192,6 +193,7 @@ class History:
         self.nbytes = 0
         """Exact bytes of every NumPy array held."""
         self._n_arrays = 0
+        self._stride = {"values": 1, "display": 1}  # thinning strides, in recorded steps
 
     # ------------------------------------------------------------------ reading
 
@@ -391,27 +393,31 @@ class History:
         record.displays = None
         self._with_display.remove(key)
 
-    @staticmethod
-    def _interior_victim(keys: list[float]) -> float | None:
-        """The interior key whose neighbours are closest together (the oldest on a tie)."""
+    def _interior_victim(self, keys: list[float], tier: str) -> float | None:
+        """The oldest interior key off the tier's stride; the stride doubles when none is.
+
+        Positions count every recorded step (statistics are kept for all), so the kept steps are
+        exactly every `stride`-th step, plus the latest: evenly spread, whatever the labels.
+        """
         if len(keys) < 3:
             return None
-        best, best_gap = None, math.inf
-        for i in range(1, len(keys) - 1):
-            gap = keys[i + 1] - keys[i - 1]
-            if gap < best_gap:
-                best, best_gap = keys[i], gap
-        return best
+        positions = [bisect.bisect_left(self._keys, k) for k in keys[1:-1]]
+        while True:
+            stride = self._stride[tier]
+            for key, position in zip(keys[1:-1], positions, strict=True):
+                if position % stride:
+                    return key
+            self._stride[tier] = 2 * stride
 
     def _thin(self) -> list[float | int]:
         dropped: list[float | int] = []
         while self.charged_bytes > self.budget_bytes:
-            victim = self._interior_victim(self._with_values)
+            victim = self._interior_victim(self._with_values, "values")
             if victim is not None:
                 self._drop_values(victim)
                 dropped.append(label(victim))
                 continue
-            victim = self._interior_victim(self._with_display)
+            victim = self._interior_victim(self._with_display, "display")
             if victim is not None:
                 self._drop_display(victim)
                 continue

@@ -75,13 +75,31 @@ def test_history_never_exceeds_its_budget_and_keeps_first_and_last():
     assert 3 <= len(kept) < 40
 
 
+def assert_every_stride_th(labels, kept):
+    """Kept: every stride-th recorded step, then only steps newer than the last of those."""
+    positions = [labels.index(e) for e in kept]
+    stride = positions[1] - positions[0]
+    on = [p for p in positions if p % stride == 0]
+    assert len(on) >= 4 and stride > 1
+    assert on == list(range(0, on[-1] + 1, stride))
+    assert all(p > on[-1] for p in positions if p % stride)
+    assert positions[-1] == len(labels) - 1
+
+
 def test_thinning_keeps_steps_evenly_spread():
     history = History(1_000_000)
     for epoch in range(64):
         history.add(*make_step(epoch))
-    kept = history.kept_epochs
-    gaps = np.diff(kept)
-    assert gaps.max() <= 2 * gaps.min() + 1
+    assert_every_stride_th(list(range(64)), history.kept_epochs)
+
+
+def test_thinning_is_even_in_steps_whatever_the_labels():
+    history = History(1_000_000)
+    labels = [0, 0.25, 0.5, 0.75, 1, 1.1, 1.2, 1.3, 2, 2.5, 3, 3.5, 4, 4.01, 4.02, 4.03, 5]
+    labels += [5 + i / 8 for i in range(1, 40)]
+    for epoch in labels:
+        history.add(*make_step(epoch))
+    assert_every_stride_th(labels, history.kept_epochs)
 
 
 def test_statistics_of_every_step_survive_thinning():
