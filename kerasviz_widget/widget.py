@@ -404,7 +404,7 @@ class TensorViewer(ipywidgets.VBox):
                 "max_values": self._max_values,
                 "budget_bytes": self._history.budget_bytes,
             },
-            catalog=self._catalog,
+            catalog=self._catalog_json(),
             probe=self._probe_info,
         )
 
@@ -493,8 +493,14 @@ class TensorViewer(ipywidgets.VBox):
         if layer not in self.layers:
             raise unknown_layer_error(layer, self.layers)
 
+    def _catalog_json(self) -> list[dict[str, Any]]:
+        """The layer catalog: the extractor's when there is a model, else the loaded one."""
+        if self._extractor is None:
+            return self._catalog
+        return [info.to_json() for info in self._extractor.layers]
+
     def _catalog_message(self) -> protocol.Message:
-        return protocol.encode_catalog(self._catalog, self._probe_info)
+        return protocol.encode_catalog(self._catalog_json(), self._probe_info)
 
     def _replay_messages(self) -> Iterator[protocol.Message]:
         """The catalog, every step and every kept snapshot: what a new front-end needs."""
