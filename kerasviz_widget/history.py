@@ -90,9 +90,7 @@ class History:
             return max(self._steps)
         key = float(epoch)
         if key not in self._steps:
-            raise KeyError(
-                f"Epoch {epoch!r} was never recorded. Recorded epochs: {self.epochs}."
-            )
+            raise KeyError(f"Epoch {epoch!r} was never recorded. Recorded epochs: {self.epochs}.")
         return key
 
     def values(self, layer: str, epoch: float = -1) -> np.ndarray:
