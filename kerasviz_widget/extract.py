@@ -679,16 +679,14 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
         if not any(isinstance(info.layer, keras.Model) for info in graph):
             return infos + graph
     calls = _trace_calls(model, spec, arrays)
-    graph_by_call: dict[str, list[LayerInfo]] = {}
-    for info in graph:
-        graph_by_call.setdefault(info.call_id, []).append(info)
+    captured: dict[str, list[LayerInfo]] = {}
     for cid, (layer, parent, shapes, dtypes) in calls.items():
-        if not parent and cid in graph_by_call:
-            infos.extend(graph_by_call.pop(cid))
-            continue
+        if fn is not None and not parent:
+            continue  # a node of the top-level graph, listed from the graph
+        top = cid.split("/", 1)[0]
         for lid, index in _output_ids(cid, list(range(len(shapes)))):
             j = 0 if index is None else index
-            infos.append(
+            captured.setdefault(top, []).append(
                 LayerInfo(
                     id=lid,
                     class_name=type(layer).__name__,
@@ -701,10 +699,13 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
                     output_index=index,
                 )
             )
-    # Graph nodes that are not layer calls (e.g. `keras.ops` on KerasTensors) are not traced:
-    # keep them in graph order after what was traced.
-    for rest in graph_by_call.values():
-        infos.extend(rest)
+    if fn is None:
+        return infos + [info for group in captured.values() for info in group]
+    # The inside of a nested model follows that model's own entry.
+    for info in graph:
+        infos.append(info)
+        if info.output_index in (None, 0):
+            infos.extend(captured.pop(info.call_id, []))
     return infos
 
 
@@ -948,14 +949,18 @@ def _resolve_layer(model: Any, layer: Any, infos: list[LayerInfo]) -> LayerInfo:
     if isinstance(layer, bool):
         raise TypeError(f"`layer` must not be a bool; received {layer!r}.")
     if isinstance(layer, int):
-        children = _children(model)
+        children = list(model.layers)
         if not -len(children) <= layer < len(children):
             raise ValueError(
                 f"`layer` index {layer} is out of range: model {model.name!r} has "
-                f"{len(children)} layers (`model.layers` without inputs). Pass an index in "
+                f"{len(children)} entries in `model.layers`. Pass an index in "
                 f"[{-len(children)}, {len(children) - 1}] or a layer id from: {', '.join(ids)}."
             )
         layer = children[layer]
+        if _is_input_layer(layer):
+            fn = _functional_of(model)
+            names = [t._keras_history.operation for t in fn.inputs] if fn is not None else []
+            return infos[names.index(layer)] if layer in names else infos[0]
     if isinstance(layer, str):
         for info in infos:
             if info.id == layer:
