@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasviz_widget.fastreduce import reduce_many, stats_and_histogram
+from kerasviz_widget.fastreduce import fast_display_array, reduce_many, stats_and_histogram
 from kerasviz_widget.snapshot import compute_stats, display_array, histogram, reduce_array
 
 
@@ -67,6 +67,21 @@ def test_reduce_many_matches_reduce_array_for_every_layer():
         ref = reduce_array(name, arrays[name], epoch=3, bins=16, max_values=64)
         assert (snap.layer, snap.epoch, snap.layout) == (ref.layer, ref.epoch, ref.layout)
         np.testing.assert_array_equal(snap.counts, ref.counts)
-        np.testing.assert_array_equal(snap.display, display_array(arrays[name], 64)[0])
+        ref_display = display_array(arrays[name], 64)[0]
+        np.testing.assert_allclose(snap.display, ref_display, rtol=2**-10, atol=2**-24)
         assert snap.stats["shape"] == ref.stats["shape"]
         assert snap.stats["std"] == pytest.approx(ref.stats["std"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape, max_values",
+    [((8, 48, 48, 16), 4096), ((4, 30, 7), 50), ((3, 5, 5, 2), 10), ((16, 100), 64), ((5,), 2)],
+)
+def test_fast_display_array_matches_the_reference(shape, max_values):
+    array = np.random.default_rng(1).normal(size=shape).astype("float32")
+    display, layout = fast_display_array(array, max_values)
+    ref, ref_layout = display_array(array, max_values)
+    assert layout == ref_layout
+    assert display.shape == ref.shape and display.dtype == np.float16
+    # Equal, or one float16 step apart (float32 rounding of the block means).
+    np.testing.assert_allclose(display, ref, rtol=2**-10, atol=2**-24)
