@@ -1,19 +1,44 @@
 """The layer catalog and the cached extractor.
 
 One extractor serves all watched layers in one forward pass. It is built once and reused for every
-snapshot; it is rebuilt only when the watched set changes.
+snapshot; it is rebuilt only when the watched set or the model's structure changes.
 
-Strategies:
+Strategies, chosen per layer and shown in the catalog:
 
-- `graph`: one multi-output `keras.Model(model.inputs, outputs)`, called through its compiled
-  predict function (`predict_on_batch`), always in inference mode.
-- `input`: the probe itself, shown as the layer `input`.
+- `input`: the probe itself, shown as the layer `input` (`input:NAME` for a model with several
+  inputs).
+- `graph`: the output of a node of the model's own graph (Sequential and Functional models,
+  including Sequential models built without an `Input`). All graph outputs come from one
+  multi-output `keras.Model(model.inputs, outputs)`, built once and called as a compiled
+  `tf.function` in inference mode (`training=False`).
+- `capture`: an output that the top-level graph cannot reach: the layers of a subclassed model, and
+  the inner layers of a model used as a layer (`encoder/conv2d`). They are recorded while one
+  ordinary `model(x, training=False)` call is *traced*; the call hooks exist only during that trace
+  and are removed even when it raises, so the model is left exactly as it was and `fit` computes
+  exactly what it would without a viewer.
+
+When both kinds are watched, one traced function runs the graph model once and records the capture
+outputs inside that same pass. The traced function is compiled once per probe signature (the batch
+size is free) and reused, so snapshots never add traced functions or memory.
+
+Ids:
+
+- a layer called once: its name, `dense`;
+- a layer called several times (a shared layer): one id per call, in execution order: `dense`,
+  `dense@1`, `dense@2`;
+- a layer with several outputs (`return_state=True`, a tuple output): `lstm:0`, `lstm:1`;
+  combined with repeated calls: `dense@1:0`;
+- a layer inside a model used as a layer: `encoder/conv2d` (per call of the container:
+  `encoder@1/conv2d`).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import math
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +46,27 @@ import keras
 import numpy as np
 
 INPUT_ID = "input"
+"""Id of the probe input in the catalog (`input:NAME` for each input of a multi-input model)."""
+
+STRATEGY_INPUT = "input"
+STRATEGY_GRAPH = "graph"
+STRATEGY_CAPTURE = "capture"
+
+_MISSING = object()
 
 
 @dataclass
 class LayerInfo:
-    """One watchable output of a model: a layer output, or the probe input."""
+    """One watchable output of a model: a layer output, or a probe input.
+
+    Attributes:
+        id: Catalog id, e.g. `"conv2d"`, `"encoder/conv2d"`, `"lstm:1"`, `"dense@1"`.
+        class_name: Class of the layer (`"Input"` for probe inputs).
+        output_shape: Output shape, batch first; `None` for unknown dimensions.
+        params: Parameter count of the layer (for a nested model: all its parameters).
+        strategy: `"input"`, `"graph"` or `"capture"`.
+        tensor: For `graph` outputs, the symbolic `KerasTensor` of the model graph.
+    """
 
     id: str
     class_name: str
@@ -33,8 +74,14 @@ class LayerInfo:
     params: int
     strategy: str
     tensor: Any = field(default=None, repr=False, compare=False)
+    dtype: str = field(default="float32", repr=False, compare=False)
+    layer: Any = field(default=None, repr=False, compare=False)
+    call_id: str = field(default="", repr=False, compare=False)
+    output_index: int | None = field(default=None, repr=False, compare=False)
+    input_index: int | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
+        """The catalog entry as the front-end receives it."""
         return {
             "id": self.id,
             "class_name": self.class_name,
@@ -44,60 +91,627 @@ class LayerInfo:
         }
 
 
-def _check_built(model: keras.Model) -> None:
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Expected a `keras.Model`, but received an object of type {type(model).__name__}."
-        )
-    if not model.built or not getattr(model, "inputs", None):
-        raise ValueError(
-            f"The model {model.name!r} is not built, so its layers have no outputs yet. Build it "
-            "first: give it an `keras.Input(shape=...)`, call it once on a batch "
-            "(`model(x[:1])`), or call `model.build((None, *input_shape))`."
-        )
+# ----------------------------------------------------------------------------- model structure
+
+
+def _functional_of(model: Any) -> Any:
+    """The `Functional` graph behind a Sequential or Functional model, or `None` (subclassed)."""
+    if isinstance(model, keras.Sequential):
+        return getattr(model, "_functional", None)
+    if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
+        return model
+    return None
+
+
+def _is_input_layer(op: Any) -> bool:
+    return isinstance(op, keras.layers.InputLayer)
+
+
+def _children(model: Any) -> list[Any]:
+    """Direct sublayers of a model, in its own order, without `InputLayer`s."""
+    return [layer for layer in model.layers if not _is_input_layer(layer)]
+
+
+def _tree(model: Any) -> list[Any]:
+    """Every layer whose calls are recorded: the model's sublayers, recursing into nested models."""
+    seen: dict[int, Any] = {}
+
+    def walk(m: Any) -> None:
+        for layer in _children(m):
+            if id(layer) in seen:
+                continue
+            seen[id(layer)] = layer
+            if isinstance(layer, keras.Model):
+                walk(layer)
+
+    walk(model)
+    return list(seen.values())
+
+
+def _structure_key(model: Any) -> tuple[Any, ...]:
+    """Changes when the model's structure changes (layers added, removed, rebuilt)."""
+    fn = _functional_of(model)
+    return (
+        bool(model.built),
+        id(fn),
+        tuple((id(layer), bool(layer.built)) for layer in _tree(model)),
+    )
+
+
+def _node_order(fn: Any) -> list[Any]:
+    """Nodes of a functional graph in the order `Functional.call` executes them."""
+    order = []
+    for depth in sorted(fn._nodes_by_depth, reverse=True):
+        for node in fn._nodes_by_depth[depth]:
+            if node.operation is None or node.is_input:
+                continue
+            order.append(node)
+    return order
+
+
+def _params(op: Any) -> int:
+    if isinstance(op, keras.layers.Layer) and op.built:
+        try:
+            return int(op.count_params())
+        except Exception:  # noqa: BLE001 - a parameter count is informative only
+            return 0
+    return 0
 
 
 def _shape(tensor: Any) -> tuple[int | None, ...]:
     return tuple(None if d is None else int(d) for d in tensor.shape)
 
 
-def catalog(model: keras.Model) -> list[LayerInfo]:
-    """Every watchable output of `model`, in model order, starting with the probe `input`."""
-    _check_built(model)
-    inputs = model.inputs
+def _dtype_name(tensor: Any) -> str:
+    dtype = getattr(tensor, "dtype", "float32")
+    return str(getattr(dtype, "name", dtype))
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Expected a `keras.Model`, but received an object of type {type(model).__name__}. "
+            "Pass the Keras model whose layers you want to see."
+        )
+    if not model.built:
+        raise ValueError(
+            f"The model {model.name!r} is not built, so its layers have no outputs yet. Build it "
+            "first: give it an input (`keras.Sequential([keras.Input(shape=...), ...])`), call it "
+            "once on a batch (`model(x[:1])`), or call `model.build((None, *input_shape))`."
+        )
+
+
+# ----------------------------------------------------------------------------- inputs and probe
+
+
+@dataclass
+class _InputSpec:
+    """The structure of the model inputs: names (flat order), shapes and dtypes."""
+
+    names: list[str]
+    shapes: list[tuple[int | None, ...]]
+    dtypes: list[str]
+    kind: str  # "single", "list" or "dict"
+
+    @property
+    def ids(self) -> list[str]:
+        if len(self.names) == 1:
+            return [INPUT_ID]
+        return [f"{INPUT_ID}:{name}" for name in self.names]
+
+    def pack(self, flat: Sequence[Any]) -> Any:
+        """The structure the model's `call` expects, from the flat list of inputs."""
+        if self.kind == "single":
+            return flat[0]
+        if self.kind == "dict":
+            return dict(zip(self.names, flat, strict=True))
+        return list(flat)
+
+    def pack_runner(self, flat: Sequence[Any]) -> Any:
+        """Inputs for the extractor's multi-output model, built on the flat `model.inputs`."""
+        return flat[0] if len(flat) == 1 else list(flat)
+
+
+def _model_input_spec(model: Any) -> _InputSpec | None:
+    """The input structure of a model, or `None` when the model does not record it."""
+    fn = _functional_of(model)
+    if fn is not None:
+        struct = fn._inputs_struct
+        tensors = list(fn.inputs)
+        if isinstance(struct, dict):
+            names = sorted(struct)  # `keras.tree.flatten` orders dict keys
+            kind = "dict"
+        else:
+            names = [t.name for t in tensors]
+            kind = "single" if len(tensors) == 1 else "list"
+        return _InputSpec(
+            names=names,
+            shapes=[_shape(t) for t in tensors],
+            dtypes=[_dtype_name(t) for t in tensors],
+            kind=kind,
+        )
+    shapes = getattr(model, "_build_shapes_dict", None)
+    if shapes and len(shapes) == 1:
+        shape = next(iter(shapes.values()))
+        if isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, int) for d in shape):
+            return _InputSpec(
+                names=["input"],
+                shapes=[(None, *shape[1:])],
+                dtypes=[keras.backend.floatx()],
+                kind="single",
+            )
+    return None
+
+
+def _probe_spec(probe: Any) -> _InputSpec:
+    """An input structure that follows the probe itself (for subclassed models)."""
+    if isinstance(probe, dict):
+        names = sorted(str(k) for k in probe)
+        arrays = [np.asarray(probe[k]) for k in sorted(probe)]
+        kind = "dict"
+    elif isinstance(probe, (list, tuple)) and not _is_array_like_batch(probe):
+        arrays = [np.asarray(p) for p in probe]
+        names = [str(i) for i in range(len(arrays))]
+        kind = "list" if len(arrays) > 1 else "single"
+    else:
+        arrays = [np.asarray(probe)]
+        names = ["input"]
+        kind = "single"
+    dtypes = []
+    for a in arrays:
+        if a.dtype.kind == "f":
+            dtypes.append(keras.backend.floatx())
+        else:
+            dtypes.append(a.dtype.name)
+    return _InputSpec(
+        names=names, shapes=[(None, *a.shape[1:]) for a in arrays], dtypes=dtypes, kind=kind
+    )
+
+
+def _is_array_like_batch(probe: Sequence[Any]) -> bool:
+    """A list of numbers (one batch) rather than a list of input arrays."""
+    return len(probe) > 0 and all(np.ndim(p) == 0 for p in probe)
+
+
+def _flat_probe(spec: _InputSpec, probe: Any, model_name: str) -> list[Any]:
+    """The probe as a flat list in `spec.names` order, or a clear error."""
+    n = len(spec.names)
+    example = "{" + ", ".join(f"{name!r}: x_{name}[:16]" for name in spec.names) + "}"
+    if isinstance(probe, dict):
+        if n == 1 and len(probe) == 1:
+            return [next(iter(probe.values()))]
+        missing = [name for name in spec.names if name not in probe]
+        extra = [str(k) for k in probe if k not in spec.names]
+        if missing or extra:
+            raise ValueError(
+                f"The probe is a dict with keys {sorted(map(str, probe))}, but the model "
+                f"{model_name!r} has the inputs {spec.names}. Missing: {missing}; unexpected: "
+                f"{extra}. Pass a dict with exactly these keys, e.g. `probe={example}`."
+            )
+        return [probe[name] for name in spec.names]
+    if isinstance(probe, (list, tuple)) and not _is_array_like_batch(probe):
+        if n == 1 and len(probe) == 1:
+            return [probe[0]]
+        if n > 1:
+            if len(probe) != n:
+                raise ValueError(
+                    f"The probe is a {type(probe).__name__} of {len(probe)} arrays, but the model "
+                    f"{model_name!r} has {n} inputs: {spec.names}. Pass one array per input, in "
+                    f"this order, or a dict, e.g. `probe={example}`."
+                )
+            return list(probe)
+        return [probe]
+    if n > 1:
+        raise ValueError(
+            f"The probe is a single array, but the model {model_name!r} has {n} inputs: "
+            f"{spec.names}. Pass a dict with one batch per input, e.g. `probe={example}`."
+        )
+    return [probe]
+
+
+def _validate_array(
+    value: Any, name: str, shape: tuple[int | None, ...], dtype: str, model_name: str
+) -> np.ndarray:
+    label = "The probe" if name == INPUT_ID else f"The probe input {name!r}"
+    try:
+        x = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - report any conversion failure the same way
+        raise TypeError(
+            f"{label} must be a NumPy array (or convertible to one), got "
+            f"{type(value).__name__}. Pass a batch of inputs, e.g. `probe=x_val[:16]`."
+        ) from exc
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(
+            f"{label} is empty (shape {x.shape}). Pass a small batch of inputs, "
+            "e.g. `probe=x_val[:16]`."
+        )
+    ok = x.ndim == len(shape) and all(
+        e is None or e == g for e, g in zip(shape[1:], x.shape[1:], strict=True)
+    )
+    if not ok:
+        raise ValueError(
+            f"{label} has shape {x.shape}, but the model {model_name!r} expects shape {shape} "
+            "(batch first; None is free). Pass a batch shaped like your training inputs, "
+            "e.g. `probe=x_val[:16]`."
+        )
+    want = np.dtype(dtype) if dtype != "bfloat16" else np.dtype("float32")
+    kind = x.dtype.kind
+    if want.kind in "iu" and kind not in "iu":
+        raise ValueError(
+            f"{label} has dtype {x.dtype}, but the model {model_name!r} expects integer inputs "
+            f"({dtype}), e.g. token ids for an `Embedding`. Pass integers, e.g. "
+            "`probe=x_val[:16].astype('int32')`."
+        )
+    if want.kind in "fc" and kind not in "fiub":
+        raise ValueError(
+            f"{label} has dtype {x.dtype}, but the model {model_name!r} expects numbers "
+            f"({dtype}). Pass a numeric array, e.g. `probe=x_val[:16].astype('float32')`."
+        )
+    if want.kind == "b" and kind != "b":
+        raise ValueError(
+            f"{label} has dtype {x.dtype}, but the model {model_name!r} expects booleans. "
+            "Pass a boolean array."
+        )
+    return np.ascontiguousarray(x, dtype=want)
+
+
+def _resolve_spec(model: Any, probe: Any = None) -> _InputSpec:
+    spec = _model_input_spec(model)
+    if spec is None:
+        if probe is None:
+            raise ValueError(
+                f"The model {model.name!r} is a subclassed model that does not record its input "
+                "shape, so the catalog needs an example batch. Pass a probe (e.g. "
+                "`Extractor(model, probe=x_val[:16])`), or build the model with "
+                "`model.build((None, *input_shape))`."
+            )
+        spec = _probe_spec(probe)
+    return spec
+
+
+def _normalize(model: Any, spec: _InputSpec, probe: Any) -> list[np.ndarray]:
+    flat = _flat_probe(spec, probe, model.name)
+    arrays = []
+    for value, name, shape, dtype in zip(flat, spec.names, spec.shapes, spec.dtypes, strict=True):
+        label = INPUT_ID if len(spec.names) == 1 else name
+        arrays.append(_validate_array(value, label, shape, dtype, model.name))
+    sizes = {a.shape[0] for a in arrays}
+    if len(sizes) > 1:
+        raise ValueError(
+            f"The probe inputs have different batch sizes {[a.shape[0] for a in arrays]}. Pass "
+            "the same number of samples for every input."
+        )
+    return arrays
+
+
+def check_probe(
+    model: Any,
+    probe: Any,
+    *,
+    budget_bytes: float | None = None,
+    layers: Sequence[str] | None = None,
+) -> Any:
+    """Validate a probe batch against the model's inputs.
+
+    Args:
+        model: A built Keras 3 model.
+        probe: A batch of model inputs: a NumPy array, or for a model with several inputs a dict
+            `{input_name: array}` (or a list in `model.inputs` order).
+        budget_bytes: If given, also check that the outputs of the watched layers on this probe
+            fit in this many bytes. Defaults to `None` (no check).
+        layers: The watched layer ids, for the budget check. Defaults to `None` (every layer).
+
+    Returns:
+        The probe in the form `Extractor.__call__` accepts: a NumPy array cast to the model's
+        input dtype, or a dict `{input_name: array}` for a model with several inputs.
+
+    Raises:
+        ValueError: If the probe is empty, has the wrong shape, dtype or structure, or its outputs
+            would exceed `budget_bytes`.
+        TypeError: If the probe is not array-like.
+
+    Example:
+
+    >>> probe = check_probe(model, x_val[:16])
+    """
+    _check_model(model)
+    spec = _resolve_spec(model, probe)
+    arrays = _normalize(model, spec, probe)
+    if budget_bytes is not None:
+        infos = catalog(model, probe=probe)
+        by_id = {info.id: info for info in infos}
+        ids = list(by_id) if layers is None else list(layers)
+        for lid in ids:
+            if lid not in by_id:
+                raise unknown_layer_error(lid, list(by_id))
+        _check_budget([by_id[i] for i in ids], arrays, budget_bytes)
+    if len(arrays) == 1:
+        return arrays[0]
+    return dict(zip(spec.names, arrays, strict=True))
+
+
+def probe_info(probe: Any) -> dict[str, Any]:
+    """What the catalog message reports about a probe: its size and input shapes.
+
+    Args:
+        probe: A probe as returned by `check_probe` (an array, a dict or a list of arrays).
+
+    Returns:
+        `{"n": samples, "input_shapes": [[...], ...]}`.
+    """
+    if isinstance(probe, dict):
+        arrays = [np.asarray(probe[k]) for k in probe]
+    elif isinstance(probe, (list, tuple)) and not _is_array_like_batch(probe):
+        arrays = [np.asarray(p) for p in probe]
+    else:
+        arrays = [np.asarray(probe)]
+    return {
+        "n": int(arrays[0].shape[0]) if arrays and arrays[0].ndim else 0,
+        "input_shapes": [list(a.shape) for a in arrays],
+    }
+
+
+def _bytes_per_sample(info: LayerInfo, arrays: Sequence[np.ndarray]) -> int:
+    shape = list(info.output_shape[1:])
+    if info.input_index is not None:
+        shape = list(arrays[info.input_index].shape[1:])
+    if any(d is None for d in shape):
+        # Unknown dims (variable-length inputs): assume the largest probe dimension.
+        longest = max((max(a.shape[1:], default=1) for a in arrays), default=1)
+        shape = [longest if d is None else d for d in shape]
+    try:
+        itemsize = np.dtype(info.dtype).itemsize
+    except TypeError:
+        itemsize = 4
+    return int(math.prod(shape)) * itemsize
+
+
+def _check_budget(
+    infos: Sequence[LayerInfo], arrays: Sequence[np.ndarray], budget_bytes: float
+) -> None:
+    n = int(arrays[0].shape[0])
+    per_sample = sum(_bytes_per_sample(info, arrays) for info in infos)
+    total = per_sample * n
+    if total <= budget_bytes:
+        return
+    fits = int(budget_bytes // per_sample) if per_sample else n
+    top = sorted(infos, key=lambda i: -_bytes_per_sample(i, arrays))[:3]
+    largest = ", ".join(f"{i.id!r} {_bytes_per_sample(i, arrays) * n / 2**20:.1f} MB" for i in top)
+    advice = (
+        f"Use a smaller probe (at most {fits} samples fit, e.g. `probe=x_val[:{fits}]`), "
+        if fits >= 1
+        else "Watch fewer layers, "
+    )
+    raise ValueError(
+        f"The outputs of the {len(infos)} watched layers on this probe of {n} samples would take "
+        f"{total / 2**20:.1f} MB, more than the memory budget of {budget_bytes / 2**20:.1f} MB. "
+        f"Largest: {largest}. {advice}watch fewer layers with `layers=[...]`, or raise the "
+        "budget (`budget_mb`)."
+    )
+
+
+# ----------------------------------------------------------------------------- call recording
+
+
+class _Recorder:
+    """Records the outputs of layer calls while a function is traced.
+
+    Installs an instance-level `call` wrapper on each layer on entry and removes it on exit, also
+    when the body raises. Ids follow the dynamic call tree: `parent/name@k`.
+    """
+
+    def __init__(self, layers: Sequence[Any]) -> None:
+        self._layers = list(layers)
+        self._saved: list[tuple[Any, Any]] = []
+        self._stack: list[str] = []
+        self._counts: dict[tuple[str, int], int] = {}
+        self.calls: OrderedDict[str, tuple[Any, str, Any]] = OrderedDict()
+
+    def __enter__(self) -> _Recorder:
+        try:
+            for layer in self._layers:
+                saved = layer.__dict__.get("call", _MISSING)
+                original = layer.call
+                self._saved.append((layer, saved))
+                object.__setattr__(layer, "call", self._wrap(layer, original))
+        except BaseException:
+            self._restore()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        while self._saved:
+            layer, saved = self._saved.pop()
+            if saved is _MISSING:
+                layer.__dict__.pop("call", None)
+            else:
+                object.__setattr__(layer, "call", saved)
+
+    def _wrap(self, layer: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            parent = self._stack[-1] if self._stack else ""
+            key = (parent, id(layer))
+            k = self._counts.get(key, 0)
+            self._counts[key] = k + 1
+            base = layer.name if k == 0 else f"{layer.name}@{k}"
+            cid = f"{parent}/{base}" if parent else base
+            self.calls[cid] = (layer, parent, None)  # reserve the slot: containers first
+            self._stack.append(cid)
+            try:
+                outputs = original(*args, **kwargs)
+            finally:
+                self._stack.pop()
+            self.calls[cid] = (layer, parent, outputs)
+            return outputs
+
+        return call
+
+
+def _flatten(outputs: Any) -> list[Any]:
+    return [t for t in keras.tree.flatten(outputs) if t is not None]
+
+
+def _output_ids(call_id: str, outputs: list[Any]) -> list[tuple[str, int | None]]:
+    if len(outputs) == 1:
+        return [(call_id, None)]
+    return [(f"{call_id}:{i}", i) for i in range(len(outputs))]
+
+
+def _is_tf() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+def _tensor_specs(spec: _InputSpec, arrays: Sequence[np.ndarray] | None = None) -> list[Any]:
+    import tensorflow as tf
+
+    specs = []
+    for i, (shape, dtype) in enumerate(zip(spec.shapes, spec.dtypes, strict=True)):
+        if arrays is not None:
+            shape = (None, *arrays[i].shape[1:])
+            dtype = arrays[i].dtype.name
+        specs.append(tf.TensorSpec(shape=(None, *shape[1:]), dtype=dtype))
+    return specs
+
+
+def _trace_calls(
+    model: Any, spec: _InputSpec, arrays: Sequence[np.ndarray] | None
+) -> OrderedDict[str, tuple[Any, str, list[tuple[int | None, ...]], list[str]]]:
+    """Trace one `model(x, training=False)` call symbolically; record each layer call.
+
+    Returns `{call_id: (layer, parent_id, output_shapes, output_dtypes)}` in execution order.
+    """
+    tree_layers = _tree(model)
+    found: OrderedDict[str, Any] = OrderedDict()
+
+    def run(*xs: Any) -> Any:
+        with _Recorder(tree_layers) as rec:
+            model(spec.pack(list(xs)), training=False)
+        for cid, (layer, parent, outputs) in rec.calls.items():
+            flat = _flatten(outputs)
+            found[cid] = (
+                layer,
+                parent,
+                [_shape(t) for t in flat],
+                [_dtype_name(t) for t in flat],
+            )
+        return 0
+
+    if _is_tf():
+        import tensorflow as tf
+
+        tf.function(run, autograph=False).get_concrete_function(*_tensor_specs(spec, arrays))
+    else:  # pragma: no cover - the package depends on TensorFlow
+        if arrays is None:
+            raise ValueError("A probe is needed to list the layers on this backend.")
+        run(*arrays)
+    return found
+
+
+# ----------------------------------------------------------------------------- catalog
+
+
+def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
+    """Every watchable output of `model`, in execution order, starting with the probe inputs.
+
+    Sequential and Functional models are listed from their graph (no evaluation). Subclassed
+    models, and the inside of models used as layers, are listed by tracing one symbolic call of
+    the model (no values are computed).
+
+    Args:
+        model: A built Keras 3 model.
+        probe: An example batch; needed only for a subclassed model that does not record its
+            input shape. Defaults to `None`.
+
+    Returns:
+        A list of `LayerInfo`, ids unique; see the module docstring for the id scheme.
+
+    Raises:
+        ValueError: If the model is not built, or is subclassed with no known input and no probe.
+    """
+    _check_model(model)
+    spec = _resolve_spec(model, probe)
+    arrays = None
+    if _model_input_spec(model) is None and probe is not None:
+        arrays = _normalize(model, spec, probe)
     infos = [
         LayerInfo(
-            id=INPUT_ID,
+            id=iid,
             class_name="Input",
-            output_shape=_shape(inputs[0]),
+            output_shape=shape,
             params=0,
-            strategy="input",
+            strategy=STRATEGY_INPUT,
+            dtype=dtype,
+            input_index=i,
+        )
+        for i, (iid, shape, dtype) in enumerate(
+            zip(spec.ids, spec.shapes, spec.dtypes, strict=True)
         )
     ]
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        outputs = layer.output
-        if isinstance(outputs, (list, tuple)):
-            named = [(f"{layer.name}:{i}", t) for i, t in enumerate(outputs)]
-        else:
-            named = [(layer.name, outputs)]
-        for lid, tensor in named:
-            infos.append(
+    fn = _functional_of(model)
+    graph: list[LayerInfo] = []
+    if fn is not None:
+        counts: dict[int, int] = {}
+        for node in _node_order(fn):
+            op = node.operation
+            k = counts.get(id(op), 0)
+            counts[id(op)] = k + 1
+            call_id = op.name if k == 0 else f"{op.name}@{k}"
+            outputs = list(node.outputs)
+            for lid, index in _output_ids(call_id, outputs):
+                tensor = outputs[0 if index is None else index]
+                graph.append(
+                    LayerInfo(
+                        id=lid,
+                        class_name=type(op).__name__,
+                        output_shape=_shape(tensor),
+                        params=_params(op),
+                        strategy=STRATEGY_GRAPH,
+                        tensor=tensor,
+                        dtype=_dtype_name(tensor),
+                        layer=op,
+                        call_id=call_id,
+                        output_index=index,
+                    )
+                )
+        if not any(isinstance(info.layer, keras.Model) for info in graph):
+            return infos + graph
+    calls = _trace_calls(model, spec, arrays)
+    captured: dict[str, list[LayerInfo]] = {}
+    for cid, (layer, parent, shapes, dtypes) in calls.items():
+        if fn is not None and not parent:
+            continue  # a node of the top-level graph, listed from the graph
+        top = cid.split("/", 1)[0]
+        for lid, index in _output_ids(cid, list(range(len(shapes)))):
+            j = 0 if index is None else index
+            captured.setdefault(top, []).append(
                 LayerInfo(
                     id=lid,
                     class_name=type(layer).__name__,
-                    output_shape=_shape(tensor),
-                    params=int(layer.count_params()),
-                    strategy="graph",
-                    tensor=tensor,
+                    output_shape=shapes[j],
+                    params=_params(layer),
+                    strategy=STRATEGY_CAPTURE,
+                    dtype=dtypes[j],
+                    layer=layer,
+                    call_id=cid,
+                    output_index=index,
                 )
             )
+    if fn is None:
+        return infos + [info for group in captured.values() for info in group]
+    # The inside of a nested model follows that model's own entry.
+    for info in graph:
+        infos.append(info)
+        if info.output_index in (None, 0):
+            infos.extend(captured.pop(info.call_id, []))
     return infos
 
 
 def unknown_layer_error(layer: object, available: Sequence[str]) -> ValueError:
-    close = difflib.get_close_matches(str(layer), available, n=3)
+    """The error for a layer id that is not in the catalog, with the closest ids suggested."""
+    close = difflib.get_close_matches(str(layer), list(available), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return ValueError(
         f"Unknown layer {layer!r}.{hint} Available layers: {', '.join(available)}. "
@@ -105,114 +719,314 @@ def unknown_layer_error(layer: object, available: Sequence[str]) -> ValueError:
     )
 
 
-def check_probe(model: keras.Model, probe: Any) -> np.ndarray:
-    """Validate a probe batch against the model's input; returns it as a NumPy array."""
-    expected = _shape(model.inputs[0])
-    try:
-        x = np.asarray(probe)
-    except Exception as exc:  # noqa: BLE001 - report any conversion failure the same way
-        raise TypeError(
-            f"The probe must be a NumPy array (or convertible to one), got {type(probe).__name__}."
-        ) from exc
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ValueError(
-            f"The probe is empty (shape {x.shape}). Pass a small batch of inputs, "
-            "e.g. `probe=x_val[:16]`."
-        )
-    ok = x.ndim == len(expected) and all(
-        e is None or e == g for e, g in zip(expected[1:], x.shape[1:], strict=True)
-    )
-    if not ok:
-        raise ValueError(
-            f"The probe has shape {x.shape}, but the model {model.name!r} expects inputs of "
-            f"shape {expected} (batch first). Pass a batch shaped like your training inputs, "
-            "e.g. `probe=x_val[:16]`."
-        )
-    return x
+# ----------------------------------------------------------------------------- the extractor
 
 
 class Extractor:
     """Evaluates the watched outputs of a model on a probe in one forward pass.
 
+    The extractor lists the model (`catalog`), builds one compiled function that returns every
+    watched output, and reuses it for every call. It rebuilds itself only when the model's
+    structure changes; the batch size of the probe may vary without retracing.
+
     Args:
         model: A built Keras 3 model.
-        layers: Ids to watch, from `catalog(model)`. Defaults to every layer.
+        layers: Ids to watch, from `catalog(model)`. Defaults to `None`, every output.
+        probe: An example batch, needed only for a subclassed model that does not record its
+            input shape; also checked against `budget_bytes`. Defaults to `None`.
+        budget_bytes: Largest total size of the outputs of one call; a larger probe raises a
+            `ValueError` saying how large the outputs would be. Defaults to `None` (no limit).
+
+    Raises:
+        ValueError: If a layer id is unknown, the model is not built, or the probe's outputs would
+            exceed `budget_bytes`.
+
+    Example:
+
+    >>> extractor = Extractor(model)
+    >>> arrays = extractor(x_val[:16])        # {"input": ..., "conv2d": ..., ...}
     """
 
-    def __init__(self, model: keras.Model, layers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        layers: Sequence[str] | None = None,
+        *,
+        probe: Any = None,
+        budget_bytes: float | None = None,
+    ) -> None:
         self.model = model
-        self.catalog = catalog(model)
+        self._requested = None if layers is None else list(layers)
+        self.budget_bytes = budget_bytes
+        self._example = probe
+        self._build()
+        if probe is not None and budget_bytes is not None:
+            self._check_budget(_normalize(model, self._spec, probe))
+
+    # -- building
+
+    def _build(self) -> None:
+        model = self.model
+        self.catalog = catalog(model, probe=self._example)
+        self._spec = _resolve_spec(model, self._example)
         by_id = {info.id: info for info in self.catalog}
-        ids = list(by_id) if layers is None else list(layers)
+        ids = list(by_id) if self._requested is None else list(self._requested)
         for lid in ids:
             if lid not in by_id:
                 raise unknown_layer_error(lid, list(by_id))
         self.layers = [by_id[lid] for lid in ids]
-        graph = [info for info in self.layers if info.strategy == "graph"]
-        self._graph_ids = [info.id for info in graph]
-        self._graph_model = (
-            keras.Model(model.inputs, [info.tensor for info in graph], name="kerasviz_extractor")
-            if graph
-            else None
-        )
+        self._key = _structure_key(model)
+        self._fns: dict[tuple[Any, ...], Any] = {}
+        self._graph = [i for i in self.layers if i.strategy == STRATEGY_GRAPH]
+        self._capture = [i for i in self.layers if i.strategy == STRATEGY_CAPTURE]
+        self._computed = self._graph + self._capture
+        fn = _functional_of(model)
+        self._runner = None
+        self._prefix = 0
+        self._capture_graph = False
+        if fn is not None and self._graph:
+            outputs = [info.tensor for info in self._graph]
+            if self._capture:
+                # Run the whole graph, in the model's own order, so capture ids match the catalog.
+                head = list(fn.outputs)
+                runner = keras.Model(fn.inputs, head + outputs, name="kerasviz_extractor")
+                same = [n.operation for n in _node_order(runner)] == [
+                    n.operation for n in _node_order(fn)
+                ]
+                if same:
+                    self._runner, self._prefix = runner, len(head)
+                else:  # pragma: no cover - defensive: record the graph outputs by capture too
+                    self._capture_graph = True
+            else:
+                self._runner = keras.Model(fn.inputs, outputs, name="kerasviz_extractor")
 
     @property
     def ids(self) -> list[str]:
+        """Watched ids, in catalog order as requested."""
         return [info.id for info in self.layers]
 
-    def __call__(self, probe: np.ndarray) -> dict[str, np.ndarray]:
-        """Outputs of every watched layer on `probe`, as NumPy arrays, in `self.ids` order."""
+    @property
+    def trace_count(self) -> int:
+        """How many times the compiled functions of this extractor were traced."""
+        return sum(
+            f.experimental_get_tracing_count()
+            for f in self._fns.values()
+            if hasattr(f, "experimental_get_tracing_count")
+        )
+
+    def _make_fn(self, arrays: Sequence[np.ndarray]) -> Any:
+        spec = self._spec
+        runner, prefix = self._runner, self._prefix
+        graph_n = len(self._graph) if runner is not None else 0
+        capture = self._capture + (self._graph if self._capture_graph else [])
+        tree_layers = _tree(self.model) if capture else []
+        model = self.model
+
+        def run(*xs: Any) -> list[Any]:
+            values: list[Any] = []
+            if capture:
+                with _Recorder(tree_layers) as rec:
+                    if runner is not None:
+                        outs = _flatten(runner(spec.pack_runner(list(xs)), training=False))
+                    else:
+                        model(spec.pack(list(xs)), training=False)
+                        outs = []
+                calls = rec.calls
+                if runner is not None:
+                    values.extend(outs[prefix : prefix + graph_n])
+                for info in capture:
+                    if info.call_id not in calls:
+                        raise RuntimeError(
+                            f"The layer call {info.call_id!r} did not happen in this forward "
+                            "pass; the model's structure changed. Create the viewer again."
+                        )
+                    flat = _flatten(calls[info.call_id][2])
+                    values.append(flat[0 if info.output_index is None else info.output_index])
+            elif runner is not None:
+                outs = _flatten(runner(spec.pack_runner(list(xs)), training=False))
+                values.extend(outs[:graph_n])
+            return values
+
+        if _is_tf():
+            import tensorflow as tf
+
+            compiled = tf.function(
+                run, input_signature=_tensor_specs(spec, arrays), autograph=False
+            )
+            compiled.get_concrete_function()  # trace now, with the hooks, once
+            return compiled
+        return run  # pragma: no cover - the package depends on TensorFlow
+
+    def _check_budget(self, arrays: Sequence[np.ndarray]) -> None:
+        if self.budget_bytes is not None:
+            _check_budget(self.layers, arrays, self.budget_bytes)
+
+    # -- calling
+
+    def __call__(self, probe: Any) -> dict[str, np.ndarray]:
+        """Outputs of every watched layer on `probe`, as NumPy arrays, in `self.ids` order.
+
+        Args:
+            probe: A batch of model inputs, as accepted by `check_probe`.
+
+        Returns:
+            `{id: array}`; an `input` entry is the probe itself.
+        """
+        if _structure_key(self.model) != self._key:
+            self._build()
+        arrays = _normalize(self.model, self._spec, probe)
+        self._check_budget(arrays)
         out: dict[str, np.ndarray] = {}
-        if self._graph_model is not None:
-            values = self._graph_model.predict_on_batch(probe)
-            if not isinstance(values, (list, tuple)):
-                values = [values]
-            out.update(zip(self._graph_ids, (np.asarray(v) for v in values), strict=True))
-        return {lid: (np.asarray(probe) if lid == INPUT_ID else out[lid]) for lid in self.ids}
+        if self._computed:
+            sig = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+            fn = self._fns.get(sig)
+            if fn is None:
+                fn = self._fns[sig] = self._make_fn(arrays)
+            values = fn(*arrays)
+            order = (self._graph if self._runner is not None else []) + self._capture
+            if self._capture_graph:
+                order = self._capture + self._graph
+            for info, value in zip(order, values, strict=True):
+                out[info.id] = np.asarray(value)
+        for info in self.layers:
+            if info.strategy == STRATEGY_INPUT:
+                out[info.id] = arrays[info.input_index]
+        return {lid: out[lid] for lid in self.ids}
 
 
-def _resolve_layer(model: keras.Model, layer: Any) -> Any:
-    """A tensor of `model` for a name, index, `Layer` or `KerasTensor`."""
+# ----------------------------------------------------------------------------- layer_output
+
+_CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_CACHE_SIZE = 16
+
+
+def _cached(model: Any, x: Any) -> dict[str, Any]:
+    """Per-model cache of `layer_output`: the catalog and up to 16 one-layer extractors."""
+    key = _structure_key(model)
+    entry = _CACHE.get(model)
+    if entry is None or entry["key"] != key:
+        probe = x if _model_input_spec(model) is None else None
+        entry = {"key": key, "catalog": catalog(model, probe=probe), "extractors": OrderedDict()}
+        _CACHE[model] = entry
+    return entry
+
+
+def _history(tensor: Any) -> Any:
+    return getattr(tensor, "_keras_history", None)
+
+
+def _resolve_layer(model: Any, layer: Any, infos: list[LayerInfo]) -> LayerInfo:
+    """The catalog entry for a name, path id, index, `Layer` or `KerasTensor`."""
+    ids = [info.id for info in infos]
     if isinstance(layer, keras.KerasTensor):
-        return layer
-    if isinstance(layer, int) and not isinstance(layer, bool):
-        layer = model.layers[layer]
+        for info in infos:
+            if info.tensor is layer:
+                return info
+        fn = _functional_of(model)
+        if fn is not None:
+            for i, t in enumerate(fn.inputs):
+                if t is layer:
+                    return infos[i]
+        hist = _history(layer)
+        op = hist.operation if hist is not None else None
+        if op is not None and not _is_input_layer(op):
+            outputs = op._inbound_nodes[hist.node_index].outputs
+            index = hist.tensor_index if len(outputs) > 1 else None
+            same = [i for i in infos if i.layer is op and i.output_index == index]
+            if len(same) == 1:
+                return same[0]
+            if same and hist.node_index < len(same):
+                # A shared inner layer: its k-th node is its k-th call.
+                return same[hist.node_index]
+        owner = f"layer {op.name!r}" if op is not None else "no layer"
+        raise ValueError(
+            f"The KerasTensor {layer.name!r} (shape {layer.shape}) was produced by {owner}, which "
+            f"is not part of the graph of model {model.name!r}. It belongs to another model (or "
+            "to a model that was rebuilt). Pass a tensor of this model, e.g. "
+            "`model.get_layer(name).output` or `model.layers[i].output`, or a layer id from: "
+            f"{', '.join(ids)}."
+        )
+    if isinstance(layer, bool):
+        raise TypeError(f"`layer` must not be a bool; received {layer!r}.")
+    if isinstance(layer, int):
+        children = list(model.layers)
+        if not -len(children) <= layer < len(children):
+            raise ValueError(
+                f"`layer` index {layer} is out of range: model {model.name!r} has "
+                f"{len(children)} entries in `model.layers`. Pass an index in "
+                f"[{-len(children)}, {len(children) - 1}] or a layer id from: {', '.join(ids)}."
+            )
+        layer = children[layer]
+        if _is_input_layer(layer):
+            fn = _functional_of(model)
+            names = [t._keras_history.operation for t in fn.inputs] if fn is not None else []
+            return infos[names.index(layer)] if layer in names else infos[0]
     if isinstance(layer, str):
-        names = [info.id for info in catalog(model)]
+        for info in infos:
+            if info.id == layer:
+                return info
         try:
             layer = model.get_layer(layer)
         except ValueError:
-            raise unknown_layer_error(layer, names) from None
+            raise unknown_layer_error(layer, ids) from None
     if isinstance(layer, keras.layers.Layer):
-        return layer.output
+        matches = [i for i in infos if i.layer is layer]
+        if matches:
+            top = [i for i in matches if "/" not in i.call_id]
+            return (top or matches)[0]
+        raise ValueError(
+            f"The layer {layer.name!r} is not part of model {model.name!r} (or is never called "
+            f"in its forward pass). Pass a layer of this model; available ids: {', '.join(ids)}."
+        )
     raise TypeError(
-        "`layer` must be a layer name, an index into `model.layers`, a `keras.layers.Layer` or "
-        f"a symbolic `KerasTensor` such as `layer.output`; received {type(layer).__name__}."
+        "`layer` must be a layer id or name, an index into `model.layers`, a "
+        "`keras.layers.Layer` or a symbolic `KerasTensor` such as `layer.output`; received "
+        f"{type(layer).__name__}."
     )
 
 
-def layer_output(model: keras.Model, layer: Any, x: Any) -> np.ndarray:
-    """Evaluate one layer output (or any symbolic tensor of the model) on `x`, as NumPy.
+def layer_output(model: Any, layer: Any, x: Any) -> np.ndarray:
+    """Evaluate one layer output (or a symbolic tensor of the model) on `x`, as NumPy.
 
-    This is the answer to "how do I turn a `KerasTensor` into a NumPy array?": a `KerasTensor` is
-    symbolic and holds no values, so it must be evaluated on inputs.
+    This is the answer to "how do I turn a `KerasTensor` into a NumPy array?": a `KerasTensor`
+    (`layer.output`) is symbolic and holds no values, so it must be evaluated on inputs. The
+    evaluation runs in inference mode (`training=False`) through a compiled extractor that is
+    cached per model and layer, so calling this in a callback every epoch costs one pruned forward
+    pass and never grows memory. It works inside a callback during `fit` (pass `self.model`).
 
     Args:
         model: A built Keras 3 model.
-        layer: A layer name, an index into `model.layers`, a `keras.layers.Layer`, or a symbolic
-            `KerasTensor` of this model (`layer.output`, `layer.input`).
-        x: A batch of model inputs.
+        layer: A layer id or name (`"dense"`, `"encoder/conv2d"`, `"lstm:1"`), an index into
+            `model.layers`, a `keras.layers.Layer`, or a symbolic `KerasTensor` of this model
+            (`layer.output`, `layer.input`, `model.get_layer(name).output`).
+        x: A batch of model inputs (a dict or list for a model with several inputs).
 
     Returns:
-        The output as a NumPy array.
+        The output as a NumPy array (the model's compute dtype, e.g. float16 under
+        `mixed_float16`).
+
+    Raises:
+        ValueError: If the layer is unknown or belongs to another model, or `x` does not fit the
+            model's inputs.
 
     Example:
 
     >>> layer_output(model, model.layers[2].output, x[:4]).shape
     (4, 10)
     """
-    _check_built(model)
-    tensor = _resolve_layer(model, layer)
-    x = check_probe(model, x)
-    sub = keras.Model(model.inputs, tensor)
-    return np.asarray(sub(x, training=False))
+    _check_model(model)
+    spec = _resolve_spec(model, x)
+    arrays = _normalize(model, spec, x)
+    entry = _cached(model, x)
+    info = _resolve_layer(model, layer, entry["catalog"])
+    if info.strategy == STRATEGY_INPUT:
+        return arrays[info.input_index]
+    extractors: OrderedDict[str, Extractor] = entry["extractors"]
+    extractor = extractors.get(info.id)
+    if extractor is None:
+        probe = x if _model_input_spec(model) is None else None
+        extractor = extractors[info.id] = Extractor(model, [info.id], probe=probe)
+        while len(extractors) > _CACHE_SIZE:
+            extractors.popitem(last=False)
+    extractors.move_to_end(info.id)
+    return extractor(arrays if len(arrays) > 1 else arrays[0])[info.id]

@@ -66,7 +66,9 @@ def encode_step(epoch: float, batch: int | None, logs: Mapping[str, float]) -> M
 
 
 def encode_snapshot(snap: Snapshot) -> Message:
-    stats = {k: (list(v) if isinstance(v, tuple) else json_number(v)) for k, v in snap.stats.items()}
+    stats = {
+        k: (list(v) if isinstance(v, tuple) else json_number(v)) for k, v in snap.stats.items()
+    }
     content = {
         "kind": "snapshot",
         "layer": snap.layer,

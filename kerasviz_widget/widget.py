@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -197,7 +198,7 @@ class TensorViewer(ipywidgets.VBox):
         self._warned = False
 
         bars = bqplot.Bars(
-            x=np.zeros(self._bins),
+            x=np.linspace(0.0, 1.0, self._bins),
             y=np.zeros(self._bins),
             scales={"x": bqplot.LinearScale(), "y": bqplot.LinearScale()},
             padding=0.0,
@@ -207,7 +208,7 @@ class TensorViewer(ipywidgets.VBox):
             marks=[bars],
             axes=[
                 bqplot.Axis(scale=bars.scales["x"], label="value", num_ticks=5),
-                bqplot.Axis(scale=bars.scales["y"], orientation="vertical", label="count"),
+                bqplot.Axis(scale=bars.scales["y"], side="left", label="count"),
             ],
             title="histogram",
             layout=ipywidgets.Layout(width="100%", height="240px"),
@@ -219,8 +220,7 @@ class TensorViewer(ipywidgets.VBox):
         self._canvas = _Canvas(_viewer_id=uuid.uuid4().hex, layer=default_layer, hist=bars)
         self._canvas.on_msg(self._on_front_end_msg)
         self._hist_figure = hist_fig
-        super().__init__(children=[self._canvas, hist_fig])
-        self.add_class("kerasviz-viewer")
+        super().__init__(children=[self._canvas, hist_fig], _dom_classes=["kerasviz-viewer"])
 
     # ----------------------------------------------------------------- public API
 
@@ -249,7 +249,9 @@ class TensorViewer(ipywidgets.VBox):
 
     @epoch.setter
     def epoch(self, value: float) -> None:
-        self._canvas.epoch = float(self._history.resolve(value))
+        key = self._history.resolve(value)
+        self._canvas.follow = key == self._history.resolve(-1)
+        self._canvas.epoch = key
 
     @property
     def epochs(self) -> list[float | int]:
@@ -543,10 +545,9 @@ class TensorViewer(ipywidgets.VBox):
             if raise_errors:
                 raise
             message = f"kerasviz_widget could not record epoch {_label(epoch)}: {exc}"
-            try:
+            # The front-end may be gone; training goes on regardless.
+            with contextlib.suppress(Exception):
                 self._set_state("error", message)
-            except Exception:  # noqa: BLE001 - the front-end may be gone; training goes on
-                pass
             if not self._warned:
                 self._warned = True
                 warnings.warn(message + " Training goes on.", RuntimeWarning, stacklevel=2)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
 from kerasviz_widget import TensorViewer
 from kerasviz_widget.widget import _Canvas
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.lab import set_range
 
 
 def tiny_model():
@@ -256,44 +253,26 @@ def canvas_pixels(page):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs a headless Chromium")
-def test_save_html_opens_offline_and_scrubs_epochs(trained, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_save_html_opens_offline_and_scrubs_epochs(trained, tmp_path, page):
     _, viewer = trained
     path = tmp_path / "run.html"
     viewer.save_html(path)
     errors = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.route("http*://**", lambda route: route.abort())  # offline
-            page.goto(path.as_uri())
-            page.wait_for_selector("body[data-ready=true]", timeout=20_000)
-            options = page.eval_on_selector_all(
-                "select.kv-layer option", "o => o.map(e => e.value)"
-            )
-            assert options == viewer.layers
-            page.wait_for_function("document.querySelector('canvas.kv-heatmap').width > 0")
-            page.wait_for_timeout(100)
-            latest = canvas_pixels(page)
-            assert len(set(latest)) > 1, "the heatmap is blank (one colour)"
-            page.screenshot(path=str(tmp_path / "latest.png"), full_page=True)
-            page.eval_on_selector(
-                "input.kv-epoch",
-                "e => { e.value = '0'; e.dispatchEvent(new Event('input', {bubbles: true})); }",
-            )
-            page.wait_for_function(
-                "document.querySelector('canvas.kv-heatmap').dataset.epoch === '0'"
-            )
-            first = canvas_pixels(page)
-            page.screenshot(path=str(tmp_path / "epoch0.png"), full_page=True)
-            assert len(set(first)) > 1, "the heatmap of epoch 0 is blank (one colour)"
-            assert first != latest, "scrubbing to epoch 0 did not change the pixels"
-        finally:
-            browser.close()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("http*://**", lambda route: route.abort())  # offline
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    options = page.eval_on_selector_all("select.kv-layer option", "o => o.map(e => e.value)")
+    assert options == viewer.layers
+    page.wait_for_function("document.querySelector('canvas.kv-heatmap').width > 0")
+    page.wait_for_timeout(100)
+    latest = canvas_pixels(page)
+    assert len(set(latest)) > 1, "the heatmap is blank (one colour)"
+    page.screenshot(path=str(tmp_path / "latest.png"), full_page=True)
+    set_range(page, "input.kv-epoch", 0)
+    page.wait_for_function("document.querySelector('canvas.kv-heatmap').dataset.epoch === '0'")
+    first = canvas_pixels(page)
+    page.screenshot(path=str(tmp_path / "epoch0.png"), full_page=True)
+    assert len(set(first)) > 1, "the heatmap of epoch 0 is blank (one colour)"
+    assert first != latest, "scrubbing to epoch 0 did not change the pixels"
     assert errors == []

@@ -177,6 +177,10 @@ export default {
       if (bars && lastHist !== snap.hist) {
         lastHist = snap.hist;
         const { x, y } = histogramBars(snap.hist);
+        const scales = bars.get("scales");
+        if (scales && scales.x && typeof scales.x.set === "function") {
+          scales.x.set({ min: snap.hist.lo, max: snap.hist.hi });
+        }
         bars.set("x", x);
         bars.set("y", y);
       }

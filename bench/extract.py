@@ -1,0 +1,203 @@
+"""Benchmark of the extraction engine against a compiled forward pass (issue 7).
+
+For each model, on one probe, in one run (median of repeats, after a warm-up call):
+
+1. a compiled forward pass, `model.predict_on_batch(probe)` (the baseline);
+2. the cached `Extractor` returning every layer's output as NumPy;
+3. a full snapshot: extraction plus statistics, 64-bin histogram and display array of every
+   layer, (a) through the reference `snapshot.reduce_array` one layer after another and (b)
+   through `fastreduce.reduce_many`;
+4. `keract.get_activations` (extra `bench`), or what happens when it fails;
+5. the per-layer sub-model approach (`keras.Model(model.inputs, layer.output).predict` for
+   every layer); on the large models a subset of layers is timed and extrapolated linearly.
+
+Usage: `python bench/extract.py [--quick] [--out bench/RESULTS.md]`. `--quick` runs the small CNN
+only. The table is printed and written into the "## Extraction" section of the results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import re
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from kerasviz_widget.extract import Extractor  # noqa: E402
+from kerasviz_widget.fastreduce import reduce_many  # noqa: E402
+from kerasviz_widget.snapshot import reduce_array  # noqa: E402
+
+
+def small_cnn() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ],
+        name="small_cnn",
+    )
+
+
+MODELS = {
+    "small CNN 32x32": (small_cnn, (32, 32, 3), 16, 7, None),
+    "MobileNetV2 96x96": (
+        lambda: keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3)),
+        (96, 96, 3),
+        16,
+        5,
+        4,
+    ),
+    "ResNet50 224x224": (lambda: keras.applications.ResNet50(weights=None), (224, 224, 3), 8, 3, 2),
+}
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up (tracing, allocation)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def keract_row(model, probe) -> tuple[float | None, str]:
+    try:
+        import keract
+    except ImportError:
+        return None, "keract not installed (`pip install kerasviz-widget[bench]`)"
+    try:
+        t0 = time.perf_counter()
+        keract.get_activations(model, probe)
+        return time.perf_counter() - t0, f"keract {keract.__version__}"
+    except Exception as exc:  # noqa: BLE001 - record what happens
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
+        return None, f"keract {getattr(keract, '__version__', '?')} raised `{text}`"
+
+
+def submodel_row(model, probe, subset: int | None) -> tuple[float, str]:
+    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    chosen = layers if subset is None else layers[:: max(1, len(layers) // subset)][:subset]
+    t0 = time.perf_counter()
+    for layer in chosen:
+        keras.Model(model.inputs, layer.output).predict(probe, verbose=0)
+    elapsed = time.perf_counter() - t0
+    if subset is None:
+        return elapsed, f"all {len(layers)} layers"
+    return elapsed * len(layers) / len(chosen), (
+        f"{len(chosen)} of {len(layers)} layers timed, extrapolated linearly"
+    )
+
+
+def bench_model(name: str, spec) -> dict:
+    build, shape, n, repeats, subset = spec
+    keras.utils.set_random_seed(0)
+    model = build()
+    probe = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
+    forward = timed(lambda: model.predict_on_batch(probe), repeats)
+    t0 = time.perf_counter()
+    extractor = Extractor(model)
+    arrays = extractor(probe)
+    build_s = time.perf_counter() - t0
+    total_mb = sum(a.nbytes for a in arrays.values()) / 2**20
+    extract = timed(lambda: extractor(probe), repeats)
+    ref_reduce = timed(
+        lambda: [reduce_array(k, a, epoch=0) for k, a in extractor(probe).items()],
+        1 if repeats < 5 else 3,
+    )
+    fast_reduce = timed(lambda: reduce_many(extractor(probe), epoch=0), repeats)
+    only_fast = timed(lambda: reduce_many(arrays, epoch=0), repeats)
+    keract_s, keract_note = keract_row(model, probe)
+    sub_s, sub_note = submodel_row(model, probe, subset)
+    return {
+        "name": name,
+        "n": n,
+        "layers": len(arrays),
+        "mb": total_mb,
+        "build": build_s,
+        "traces": extractor.trace_count,
+        "rows": [
+            ("(1) forward pass `predict_on_batch`", forward, ""),
+            ("(2) cached extractor, every output to NumPy", extract, ""),
+            ("(3a) full snapshot, reference reductions", ref_reduce, "`snapshot.reduce_array`"),
+            ("(3b) full snapshot, `fastreduce.reduce_many`", fast_reduce, "parallel threads"),
+            ("     reductions alone, `reduce_many`", only_fast, "of (3b)"),
+            ("(4) `keract.get_activations`", keract_s, keract_note),
+            ("(5) per-layer sub-model", sub_s, sub_note),
+        ],
+    }
+
+
+def table(results: list[dict]) -> str:
+    lines = []
+    for r in results:
+        forward = r["rows"][0][1]
+        lines.append(
+            f"### {r['name']}, probe of {r['n']}: {r['layers']} outputs, "
+            f"{r['mb']:.0f} MB; extractor built and traced in {r['build']:.2f} s "
+            f"({r['traces']} trace)\n"
+        )
+        lines.append("| step | median | × forward | note |")
+        lines.append("|---|---:|---:|---|")
+        for label, seconds, note in r["rows"]:
+            if seconds is None:
+                lines.append(f"| {label} | — | — | {note} |")
+            else:
+                lines.append(
+                    f"| {label} | {seconds * 1e3:,.1f} ms | {seconds / forward:,.1f}× | {note} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_section(path: pathlib.Path, body: str) -> None:
+    header = "## Extraction"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    section = f"{header}\n\n{body.rstrip()}\n"
+    pattern = re.compile(rf"^{re.escape(header)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small CNN only")
+    parser.add_argument("--out", default=str(pathlib.Path(__file__).with_name("RESULTS.md")))
+    args = parser.parse_args()
+    names = list(MODELS)[:1] if args.quick else list(MODELS)
+    results = []
+    for name in names:
+        print(f"benchmarking {name} ...", flush=True)
+        results.append(bench_model(name, MODELS[name]))
+    env = (
+        f"Keras {keras.__version__} ({keras.backend.backend()}), NumPy {np.__version__}, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPU cores. "
+        "Medians of repeats in one run; ratios are to (1) measured in the same run."
+    )
+    body = env + "\n\n" + table(results)
+    print(body)
+    if not args.quick:
+        write_section(pathlib.Path(args.out), body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The widget in a real JupyterLab, driven by headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lab import (
+    canvas_signature,
+    open_notebook,
+    run_all,
+    screenshot,
+    set_range,
+    wait_for_text,
+)
+
+pytestmark = pytest.mark.browser
+
+SETUP = """
+import numpy as np, keras
+from kerasviz_widget import TensorViewer
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+x = rng.random((128, 8, 8, 1), dtype=np.float32)
+y = (x.mean(axis=(1, 2, 3)) * 10).astype(int) % 10
+model = keras.Sequential([
+    keras.Input((8, 8, 1)),
+    keras.layers.Conv2D(4, 3, activation="relu", name="conv2d"),
+    keras.layers.Flatten(name="flatten"),
+    keras.layers.Dense(10, activation="softmax", name="dense"),
+])
+model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+viewer = TensorViewer(model, probe=x[:8])
+viewer
+"""
+
+FIT = """
+model.fit(x, y, epochs=3, batch_size=32, callbacks=[viewer.callback()], verbose=0)
+print("KV_" + "DONE", viewer.epochs)
+"""
+
+
+def test_live_fit_heatmap_histogram_and_slider(lab, page):
+    name = lab.write_notebook("skeleton.ipynb", [SETUP, FIT])
+    open_notebook(page, lab, name)
+    run_all(page)
+    wait_for_text(page, "KV_DONE [0, 1, 2, 3]")
+    page.wait_for_function(
+        "() => document.querySelector('.kv-heatmap')?.dataset.epoch === '3'", timeout=30_000
+    )
+
+    options = page.locator(".kv-layer option").all_text_contents()
+    assert [o.split()[0] for o in options] == ["input", "conv2d", "flatten", "dense"]
+    assert "(None, 6, 6, 4)" in options[1]
+
+    latest = canvas_signature(page)
+    assert latest["layer"] == "conv2d" and latest["epoch"] == "3"
+    assert latest["colors"] > 1, "the heatmap is blank"
+
+    bars = page.locator(".bqplot .bar")
+    assert bars.count() == 64
+    heights = [
+        float(h or 0) for h in bars.evaluate_all("rs => rs.map(r => r.getAttribute('height'))")
+    ]
+    assert sum(h > 0 for h in heights) >= 2, "the histogram has no bars"
+    screenshot(page, "screenshot.png", element=page.locator(".kerasviz-viewer"), docs=True)
+
+    set_range(page, ".kv-epoch", 0)
+    page.wait_for_function("() => document.querySelector('.kv-heatmap').dataset.epoch === '0'")
+    first = canvas_signature(page)
+    assert first["hash"] != latest["hash"], "epoch 0 and epoch 3 draw the same pixels"
+    assert page.locator(".kv-epoch-label").text_content().startswith("epoch 0")
+
+    page.select_option(".kv-layer", "dense")
+    page.wait_for_function("() => document.querySelector('.kv-heatmap').dataset.layer === 'dense'")
+    dense = canvas_signature(page)
+    assert (dense["width"], dense["height"]) == (10, 8)  # units x samples
+    screenshot(page, "skeleton-dense-epoch0.png", element=page.locator(".kerasviz-viewer"))
