@@ -81,7 +81,13 @@ def test_logs_and_validation_metrics_travel_with_each_step(cnn, data):
     clock = Clock()
     cb = ViewerCallback(viewer, every_n_batches=2, clock=clock)
     history = cnn.fit(
-        x, y, epochs=2, batch_size=8, validation_split=0.5, callbacks=[Pace(clock, 1.0), cb], verbose=0
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        validation_split=0.5,
+        callbacks=[Pace(clock, 1.0), cb],
+        verbose=0,
     )
     end = viewer._history.step(2).logs
     assert set(end) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -128,7 +134,9 @@ def test_initial_epoch_is_respected(cnn, data):
     viewer = TensorViewer(cnn, x[:8])
     cnn.fit(x, y, epochs=2, batch_size=32, callbacks=[viewer.callback()], verbose=0)
     first = viewer.values("dense", 2).copy()
-    cnn.fit(x, y, epochs=4, initial_epoch=2, batch_size=32, callbacks=[viewer.callback()], verbose=0)
+    cnn.fit(
+        x, y, epochs=4, initial_epoch=2, batch_size=32, callbacks=[viewer.callback()], verbose=0
+    )
     assert viewer.epochs == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(viewer.values("dense", 2), first)
 
@@ -423,9 +431,7 @@ def test_keyboard_interrupt_keeps_every_completed_step_and_the_viewer_scrubs(cnn
     clock = Clock()
     cb = ViewerCallback(viewer, every_n_batches=2, clock=clock)
     with pytest.raises(KeyboardInterrupt):
-        cnn.fit(
-            x, y, epochs=5, batch_size=16, callbacks=[Pace(clock, 1), cb, Interrupt(2, 2)]
-        )
+        cnn.fit(x, y, epochs=5, batch_size=16, callbacks=[Pace(clock, 1), cb, Interrupt(2, 2)])
     assert viewer.epochs == [0, 0.5, 1, 1.5, 2, 2.5]
     for epoch in viewer.epochs:
         viewer.epoch = epoch
