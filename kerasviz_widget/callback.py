@@ -109,7 +109,13 @@ class ViewerCallback(keras.callbacks.Callback):
 
     def _status(self) -> None:
         self._shown_skipped = self.skipped
-        self.viewer._set_state("live", skipped=self.skipped)
+        message = "recording while training"
+        if self.skipped:
+            message += (
+                f"; {self.skipped} per-batch snapshots skipped to stay within "
+                f"{self.max_overhead:.0%} of training time"
+            )
+        self.viewer._set_state("live", message, skipped=self.skipped)
 
     # ----------------------------------------------------------------- hooks
 

@@ -9,7 +9,6 @@ from tests.lab import (
     CANVAS_SIGNATURE,
     kernel_busy,
     open_notebook,
-    run_all,
     screenshot,
     wait_for_text,
 )
@@ -79,6 +78,18 @@ TIMED_INPUT = (
 )
 
 
+def run_cell(page, index: int) -> None:
+    page.evaluate(
+        """i => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            panel.content.activeCellIndex = i;
+            // Not awaited: the command's promise settles only when the cell has finished.
+            window.jupyterapp.commands.execute('notebook:run-cell');
+        }""",
+        index,
+    )
+
+
 def heatmap_epoch(page) -> float:
     return float(page.evaluate("() => document.querySelector('.kv-heatmap').dataset.epoch"))
 
@@ -86,7 +97,9 @@ def heatmap_epoch(page) -> float:
 def test_scrub_switch_layer_and_hover_while_fit_runs_then_follow_live(lab, page):
     name = lab.write_notebook("live.ipynb", [SETUP, FIT])
     open_notebook(page, lab, name)
-    run_all(page)
+    run_cell(page, 0)
+    page.wait_for_function("() => document.querySelector('.kv-heatmap')?.dataset.epoch === '0'")
+    run_cell(page, 1)
     # Live refresh: fractional steps arrive while the cell runs.
     page.wait_for_function(
         "() => Number(document.querySelector('.kv-heatmap')?.dataset.epoch) >= 0.5",
@@ -109,8 +122,12 @@ def test_scrub_switch_layer_and_hover_while_fit_runs_then_follow_live(lab, page)
         timeout=5_000,
     )
     screenshot(page, "live-scrubbed-during-fit.png", element=page.locator(".kerasviz-viewer"))
-    assert kernel_busy(page), "the cell should still be running after the interactions"
+    assert kernel_busy(page), (
+        "the cell should be running after the interactions:\n"
+        + (page.locator(".jp-Notebook").inner_text()[-600:])
+    )
     assert "KV_DONE" not in page.locator(".jp-Notebook").inner_text()
+    assert page.locator(".kv-status").text_content().startswith("recording while training")
 
     # Scrubbed back, the view stays put while steps keep arriving ...
     steps_before = page.evaluate("() => Number(document.querySelector('.kv-epoch').max)")
