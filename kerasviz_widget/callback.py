@@ -98,14 +98,22 @@ class ViewerCallback(keras.callbacks.Callback):
         self._last_bucket = 0
         self._steps_seen: int | None = None
         self._done = 0
+        self._worker_seen = self.viewer._worker_seconds
         self._shown_skipped = 0
 
     def _timed(self, **kwargs: Any) -> None:
         t0 = self.clock()
-        self.viewer._record(**kwargs)
+        self.viewer._record(background=True, **kwargs)
         cost = self.clock() - t0
-        self._spent += cost
-        self._cost = cost
+        self._spent += cost + self._worker_delta()
+        # The next snapshot costs about this one's main part plus the worker's last job.
+        self._cost = cost + self.viewer._last_worker_seconds
+
+    def _worker_delta(self) -> float:
+        """Seconds the viewer's worker thread spent since the last call."""
+        total = self.viewer._worker_seconds
+        delta, self._worker_seen = total - self._worker_seen, total
+        return delta
 
     def _status(self) -> None:
         self._shown_skipped = self.skipped
@@ -126,14 +134,16 @@ class ViewerCallback(keras.callbacks.Callback):
         if not self.viewer.epochs:
             self._timed(epoch=0, logs=None)
         # The first estimate of a snapshot's cost is the viewer's latest one.
-        self._cost = self.viewer._last_record_seconds
+        self._cost = self.viewer._last_record_seconds + self.viewer._last_worker_seconds
         self._start = self.clock()
         self._spent = 0.0
+        self._worker_seen = self.viewer._worker_seconds
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._offset is None:
             # Continue after the newest recorded step: a second `fit` without `initial_epoch`
             # starts again at Keras epoch 0, and must not overwrite the first run's labels.
+            self.viewer._flush()
             latest = self.viewer.epochs[-1] if self.viewer.epochs else 0
             self._offset = max(0, math.ceil(latest) - epoch)
         self._epoch = epoch + self._offset
@@ -153,6 +163,7 @@ class ViewerCallback(keras.callbacks.Callback):
         if not steps or done >= steps:
             # Unknown epoch length (no fractional label yet), or the epoch end is next anyway.
             return
+        self._spent += self._worker_delta()
         now = self.clock()
         training = (now - self._start) - self._spent
         if self._spent + self._cost > self.max_overhead * training:
@@ -169,6 +180,7 @@ class ViewerCallback(keras.callbacks.Callback):
             self._steps_seen = self._done or None
         self._done = 0
         self._timed(epoch=self._epoch + 1, logs=logs)
+        self.viewer._report_failures()
         if self.skipped != self._shown_skipped:
             self._status()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import pathlib
+import queue
+import threading
 import time
 import uuid
 import warnings
@@ -127,6 +129,11 @@ class TensorViewer(ipywidgets.VBox):
         self._error = ""
         self._running = False
         self._last_record_seconds = 0.0
+        self._background = True  # the callback reduces and sends on a worker thread
+        self._queue: queue.Queue | None = None
+        self._worker_seconds = 0.0  # total time of the worker thread's jobs
+        self._last_worker_seconds = 0.0
+        self._failures: list[str] = []
 
         bars = bqplot.Bars(
             x=np.linspace(0.0, 1.0, self._bins),
@@ -254,6 +261,7 @@ class TensorViewer(ipywidgets.VBox):
                 f"TensorViewer.snapshot received label={label!r}; it must be a finite number "
                 f">= 0, or `None` for the next epoch. Recorded epochs: {self.epochs}."
             )
+        self._flush()
         self._record(epoch=float(label), logs=logs, raise_errors=True)
         return _label(label)
 
@@ -306,6 +314,8 @@ class TensorViewer(ipywidgets.VBox):
     def _end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
         """A `fit` ended (or stopped by an exception): show the final status."""
         self._running = False
+        self._flush()
+        self._report_failures()
         with contextlib.suppress(Exception):
             from IPython import get_ipython
 
@@ -346,45 +356,96 @@ class TensorViewer(ipywidgets.VBox):
         batch: int | None = None,
         logs: dict[str, Any] | None = None,
         raise_errors: bool = False,
+        background: bool = False,
     ) -> None:
         """Take one snapshot, keep it and stream it.
 
-        Errors are shown in the status line and warned once per run, unless `raise_errors`.
-        The step enters the history only once it is complete, so an interrupt leaves the
-        history consistent.
+        The probe is evaluated at once (the weights are those of this moment). With
+        `background`, the reductions, the history and the sends run on the viewer's worker
+        thread, in parallel with training; `_flush()` waits for them. Errors are shown in the
+        status line and warned once per run, unless `raise_errors`. A step enters the history
+        only once it is complete, so an interrupt leaves the history consistent.
         """
         start = time.perf_counter()
         label = _label(epoch)
         try:
             arrays = self._extractor(self._probe)
-            snaps = {
-                lid: reduce_array(
-                    lid, a, epoch=label, batch=batch, bins=self._bins, max_values=self._max_values
-                )
-                for lid, a in arrays.items()
-            }
             step = Step(epoch=label, batch=batch, logs=_scalar_logs(logs))
-            thinned = self._history.add(step, arrays, snaps)
-            self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
-            for snap in snaps.values():
-                self._send(*protocol.encode_snapshot(snap))
-            if thinned:
-                self._send(*protocol.encode_thinned(thinned))
+            if background and self._background:
+                self._worker_queue().put((step, arrays))
+                return
+            self._commit(step, arrays)
         except Exception as exc:
             if raise_errors:
                 raise
-            message = f"kerasviz_widget could not record epoch {label}: {type(exc).__name__}: {exc}"
-            self._error = message
-            self._set_state("error", message)
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    message + " Training goes on; the viewer keeps trying at the next step.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+            self._fail(label, exc)
+            self._report_failures()
         finally:
             self._last_record_seconds = time.perf_counter() - start
+
+    def _commit(self, step: Step, arrays: dict[str, np.ndarray]) -> None:
+        """Reduce the arrays of one step, add it to the history and send it."""
+        snaps = {
+            lid: reduce_array(
+                lid,
+                a,
+                epoch=step.epoch,
+                batch=step.batch,
+                bins=self._bins,
+                max_values=self._max_values,
+            )
+            for lid, a in arrays.items()
+        }
+        thinned = self._history.add(step, arrays, snaps)
+        self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
+        for snap in snaps.values():
+            self._send(*protocol.encode_snapshot(snap))
+        if thinned:
+            self._send(*protocol.encode_thinned(thinned))
+
+    def _fail(self, label: float | int, exc: BaseException) -> None:
+        message = f"kerasviz_widget could not record epoch {label}: {type(exc).__name__}: {exc}"
+        self._error = message
+        self._set_state("error", message)
+        self._failures.append(message)
+
+    def _report_failures(self) -> None:
+        """Warn, on the training thread, about the first failure of this run."""
+        failures, self._failures = self._failures, []
+        if failures and not self._warned:
+            self._warned = True
+            warnings.warn(
+                failures[0] + " Training goes on; the viewer keeps trying at the next step.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _worker_queue(self) -> queue.Queue:
+        if self._queue is None:
+            self._queue = queue.Queue()
+            threading.Thread(
+                target=self._work, args=(self._queue,), name="kerasviz-recorder", daemon=True
+            ).start()
+        return self._queue
+
+    def _work(self, jobs: queue.Queue) -> None:
+        while True:
+            step, arrays = jobs.get()
+            t0 = time.perf_counter()
+            try:
+                self._commit(step, arrays)
+            except Exception as exc:
+                self._fail(step.epoch, exc)
+            finally:
+                # The throttle counts the worker's time too (it shares the CPU with training).
+                self._last_worker_seconds = time.perf_counter() - t0
+                self._worker_seconds += self._last_worker_seconds
+                jobs.task_done()
+
+    def _flush(self) -> None:
+        """Wait until the worker has kept and sent every step handed to it."""
+        if self._queue is not None:
+            self._queue.join()
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("kind") == "replay":
