@@ -7,6 +7,9 @@ import math
 import numbers
 import os
 import pathlib
+import queue
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -94,6 +97,17 @@ def _check_settings(bins: Any, max_values: Any, budget_mb: Any) -> tuple[int, in
     return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
 
 
+def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
+    """The scalar entries of Keras logs as floats; vectors (e.g. per-class metrics) are left out."""
+    out: dict[str, float] = {}
+    for key, value in (logs or {}).items():
+        with contextlib.suppress(Exception):
+            array = np.asarray(value)
+            if array.size == 1 and array.dtype.kind in "biuf":
+                out[str(key)] = float(array.reshape(()))
+    return out
+
+
 class TensorViewer(ipywidgets.VBox):
     """A widget that shows every layer's output on a probe batch, live while a model trains.
 
@@ -153,6 +167,8 @@ class TensorViewer(ipywidgets.VBox):
         )
         self._send(*self._catalog_message())
         self._record(epoch=0, logs=None)
+        # The first recording also builds and traces the extractor: not a snapshot's usual cost.
+        self._last_record_seconds = 0.0
 
     @classmethod
     def _from_history(
@@ -196,6 +212,14 @@ class TensorViewer(ipywidgets.VBox):
         self._max_values = int(max_values)
         self._history = history
         self._warned = False
+        self._error = ""
+        self._running = False
+        self._last_record_seconds = 0.0
+        self._background = True  # the callback reduces and sends on a worker thread
+        self._queue: queue.Queue | None = None
+        self._worker_seconds = 0.0  # total time of the worker thread's jobs
+        self._last_worker_seconds = 0.0
+        self._failures: list[str] = []
 
         bars = bqplot.Bars(
             x=np.linspace(0.0, 1.0, self._bins),
@@ -258,26 +282,75 @@ class TensorViewer(ipywidgets.VBox):
         """Epoch labels recorded in the history, ascending; 0 is before training."""
         return self._history.epochs
 
-    def callback(self) -> ViewerCallback:
-        """A Keras callback that records a snapshot before training and after every epoch.
+    def callback(self, every_n_batches: int | None = None) -> ViewerCallback:
+        """A Keras callback that records this viewer's steps while `fit` runs.
+
+        It records epoch 0 before training (only if the history is still empty), a step after
+        every epoch, and, when `every_n_batches` is given, a step every that many batches,
+        labelled with a fractional epoch (`1.5` is halfway through the second epoch). Per-batch
+        snapshots are throttled to at most 5% of training time; skipped ones are counted in the
+        status line. Training logs (loss, metrics, `val_*`) travel with each step. A second
+        `fit` continues the numbering. A viewer failure never stops training: it is shown in
+        the status line and warned once.
+
+        Args:
+            every_n_batches: Also snapshot every this many training batches. Defaults to
+                `None`, epoch ends only.
+
+        Returns:
+            A `keras.callbacks.Callback` to pass in `fit(..., callbacks=[...])`.
+
+        Raises:
+            ValueError: If `every_n_batches` is not a positive integer.
 
         Example:
 
-        >>> model.fit(x, y, epochs=3, callbacks=[viewer.callback()])
+        >>> model.fit(x, y, epochs=3, callbacks=[viewer.callback(every_n_batches=10)])
         """
         self._require_model("callback")
-        return ViewerCallback(self)
+        return ViewerCallback(self, every_n_batches)
 
-    def snapshot(self, label: float | None = None) -> float | int:
+    def snapshot(
+        self, label: float | None = None, *, logs: dict[str, Any] | None = None
+    ) -> float | int:
         """Record a step now, outside `fit`; returns its epoch label.
 
+        Use it in a custom training loop, e.g. after every epoch. Unlike the callback, it raises
+        the viewer's errors, since it is called explicitly.
+
         Args:
-            label: Epoch label of the step. Defaults to `None`: one more than the latest.
+            label: Epoch label of the step. Defaults to `None`: the next whole epoch after the
+                latest recorded step.
+            logs: Training logs to keep with the step, e.g. `{"loss": 0.3}`. Non-scalar values
+                are left out. Defaults to `None`.
+
+        Returns:
+            The epoch label of the recorded step.
+
+        Raises:
+            ValueError: If `label` is negative or not a finite number.
+
+        Example:
+
+        >>> for epoch in range(3):
+        ...     loss = train_one_epoch(model)
+        ...     viewer.snapshot(logs={"loss": loss})
+        3
         """
         self._require_model("snapshot")
         if label is None:
-            label = (max(self.epochs) + 1) if self.epochs else 0
-        self._record(epoch=label, logs=None, raise_errors=True)
+            label = (math.floor(max(self.epochs)) + 1) if self.epochs else 0
+        try:
+            ok = math.isfinite(float(label)) and float(label) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"TensorViewer.snapshot received label={label!r}; it must be a finite number "
+                f">= 0, or `None` for the next epoch. Recorded epochs: {self.epochs}."
+            )
+        self._flush()
+        self._record(epoch=float(label), logs=logs, raise_errors=True)
         return _label(label)
 
     def values(self, layer: str, epoch: float = -1) -> np.ndarray:
@@ -522,35 +595,152 @@ class TensorViewer(ipywidgets.VBox):
     def _send(self, content: dict[str, Any], buffers: list[memoryview]) -> None:
         self._canvas.send(content, buffers=buffers or None)
 
-    def _set_state(self, state: str, message: str = "") -> None:
-        self._send(*protocol.encode_status(state, message))
+    def _set_state(self, state: str, message: str = "", skipped: int = 0) -> None:
+        """Show a status in the widget; never raises (the front-end may be gone)."""
+        with contextlib.suppress(Exception):
+            self._send(*protocol.encode_status(state, message, skipped))
+
+    def _begin_run(self) -> None:
+        """A `fit` starts: forget the last run's error and watch for a run that never ends."""
+        self._running = True
+        self._warned = False
+        self._error = ""
+        with contextlib.suppress(Exception):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None and self._after_cell not in shell.events.callbacks.get(
+                "post_run_cell", []
+            ):
+                shell.events.register("post_run_cell", self._after_cell)
+
+    def _end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
+        """A `fit` ended (or stopped by an exception): show the final status."""
+        self._running = False
+        self._flush()
+        self._report_failures()
+        with contextlib.suppress(Exception):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None:
+                shell.events.unregister("post_run_cell", self._after_cell)
+        note = f"{skipped} per-batch snapshots skipped to keep training fast." if skipped else ""
+        if interrupted and self.epochs:
+            note = (
+                f"Training stopped early; every completed step is kept (latest: epoch "
+                f"{self.epochs[-1]}). {note}"
+            ).strip()
+            # A step may have been half sent when the interrupt came: send the latest again.
+            with contextlib.suppress(Exception):
+                self._send_step(self._history.resolve(-1))
+        if self._error:
+            self._set_state("error", f"{self._error} {note}".strip(), skipped)
+        else:
+            self._set_state("idle", note, skipped)
+
+    def _after_cell(self, *_args: Any) -> None:
+        """IPython `post_run_cell` hook: a `fit` that raised (e.g. KeyboardInterrupt) never
+        calls `on_train_end`, so the status would stay `live`."""
+        if self._running:
+            self._end_run(interrupted=True)
+
+    def _send_step(self, key: float) -> None:
+        step = self._history.step(key)
+        self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
+        for lid in self.layers:
+            with contextlib.suppress(KeyError):
+                self._send(*protocol.encode_snapshot(self._history.snapshot(lid, key)))
 
     def _record(
-        self, *, epoch: float, logs: dict[str, Any] | None, raise_errors: bool = False
+        self,
+        *,
+        epoch: float,
+        batch: int | None = None,
+        logs: dict[str, Any] | None = None,
+        raise_errors: bool = False,
+        background: bool = False,
     ) -> None:
-        """Take one snapshot and stream it. Errors are shown and warned once unless asked to raise."""
+        """Take one snapshot, keep it and stream it.
+
+        The probe is evaluated at once (the weights are those of this moment). With
+        `background`, the reductions, the history and the sends run on the viewer's worker
+        thread, in parallel with training; `_flush()` waits for them. Errors are shown in the
+        status line and warned once per run, unless `raise_errors`. A step enters the history
+        only once it is complete, so an interrupt leaves the history consistent.
+        """
+        start = time.perf_counter()
+        label = _label(epoch)
         try:
             arrays = self._extractor(self._probe)
-            snaps = reduce_many(
-                arrays, epoch=_label(epoch), bins=self._bins, max_values=self._max_values
-            )
-            step = Step(epoch=_label(epoch), logs={k: float(v) for k, v in (logs or {}).items()})
-            thinned = self._history.add(step, arrays, snaps)
-            self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
-            for snap in snaps.values():
-                self._send(*protocol.encode_snapshot(snap))
-            if thinned:
-                self._send(*protocol.encode_thinned(thinned))
+            step = Step(epoch=label, batch=batch, logs=_scalar_logs(logs))
+            if background and self._background:
+                self._worker_queue().put((step, arrays))
+                return
+            self._commit(step, arrays)
         except Exception as exc:
             if raise_errors:
                 raise
-            message = f"kerasviz_widget could not record epoch {_label(epoch)}: {exc}"
-            # The front-end may be gone; training goes on regardless.
-            with contextlib.suppress(Exception):
-                self._set_state("error", message)
-            if not self._warned:
-                self._warned = True
-                warnings.warn(message + " Training goes on.", RuntimeWarning, stacklevel=2)
+            self._fail(label, exc)
+            self._report_failures()
+        finally:
+            self._last_record_seconds = time.perf_counter() - start
+
+    def _commit(self, step: Step, arrays: dict[str, np.ndarray]) -> None:
+        """Reduce the arrays of one step, add it to the history and send it."""
+        snaps = reduce_many(
+            arrays, epoch=step.epoch, batch=step.batch, bins=self._bins, max_values=self._max_values
+        )
+        thinned = self._history.add(step, arrays, snaps)
+        self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
+        for snap in snaps.values():
+            self._send(*protocol.encode_snapshot(snap))
+        if thinned:
+            self._send(*protocol.encode_thinned(thinned))
+
+    def _fail(self, label: float | int, exc: BaseException) -> None:
+        message = f"kerasviz_widget could not record epoch {label}: {type(exc).__name__}: {exc}"
+        self._error = message
+        self._set_state("error", message)
+        self._failures.append(message)
+
+    def _report_failures(self) -> None:
+        """Warn, on the training thread, about the first failure of this run."""
+        failures, self._failures = self._failures, []
+        if failures and not self._warned:
+            self._warned = True
+            warnings.warn(
+                failures[0] + " Training goes on; the viewer keeps trying at the next step.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _worker_queue(self) -> queue.Queue:
+        if self._queue is None:
+            self._queue = queue.Queue()
+            threading.Thread(
+                target=self._work, args=(self._queue,), name="kerasviz-recorder", daemon=True
+            ).start()
+        return self._queue
+
+    def _work(self, jobs: queue.Queue) -> None:
+        while True:
+            step, arrays = jobs.get()
+            t0 = time.perf_counter()
+            try:
+                self._commit(step, arrays)
+            except Exception as exc:
+                self._fail(step.epoch, exc)
+            finally:
+                # The throttle counts the worker's time too (it shares the CPU with training).
+                self._last_worker_seconds = time.perf_counter() - t0
+                self._worker_seconds += self._last_worker_seconds
+                jobs.task_done()
+
+    def _flush(self) -> None:
+        """Wait until the worker has kept and sent every step handed to it."""
+        if self._queue is not None:
+            self._queue.join()
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("kind") == "replay":

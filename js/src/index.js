@@ -203,8 +203,8 @@ export default {
       const steps = store.state.steps;
       if (!steps.length) return;
       const k = Math.max(0, Math.min(steps.length - 1, i));
-      model.set("epoch", steps[k].epoch);
-      model.set("follow", k === steps.length - 1);
+      // One set, so that change:epoch already sees the new `follow`.
+      model.set({ follow: k === steps.length - 1, epoch: steps[k].epoch });
       model.save_changes();
     }
 
@@ -276,8 +276,12 @@ export default {
     const unsubscribe = store.subscribe((kind) =>
       kind === "snapshot" || kind === "step" ? followLatest() : redraw(),
     );
-    const modelEvents = ["change:layer", "change:epoch", "change:sample", "change:channel"];
+    const modelEvents = ["change:layer", "change:sample", "change:channel"];
     for (const name of modelEvents) model.on(name, redraw);
+    // While following, stay on the newest step even when the kernel, once `fit` has ended,
+    // echoes an older epoch that this view chose while the kernel was busy.
+    const followEvents = ["change:epoch", "change:follow"];
+    for (const name of followEvents) model.on(name, followLatest);
 
     if (host && model.get("hist")) {
       try {
@@ -294,6 +298,7 @@ export default {
       stopPlaying();
       unsubscribe();
       for (const name of modelEvents) model.off(name, redraw);
+      for (const name of followEvents) model.off(name, followLatest);
     };
   },
 };
