@@ -23,7 +23,7 @@ import traitlets as t
 
 from . import protocol, storage
 from .callback import ViewerCallback
-from .extract import Extractor, check_probe, unknown_layer_error
+from .extract import Extractor, check_probe, probe_info, unknown_layer_error
 from .history import History, Step
 from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
 
@@ -117,7 +117,7 @@ class TensorViewer(ipywidgets.VBox):
     viewer records epoch 0 (the model before training) at once.
 
     Args:
-        model: A built Keras 3 model (Sequential or Functional).
+        model: A built Keras 3 model: Sequential, Functional, nested or subclassed.
         probe: A small batch of model inputs, e.g. `x_val[:16]`.
         layers: Ids of the layers to watch. Defaults to `None`, every layer.
         bins: Histogram bins, an integer >= 2. Defaults to `64`.
@@ -156,11 +156,10 @@ class TensorViewer(ipywidgets.VBox):
         bins, max_values, budget_bytes = _check_settings(bins, max_values, budget_mb)
         self._model = model
         self._probe = check_probe(model, probe)
-        self._extractor = Extractor(model, layers)
-        probe_info = {"n": int(self._probe.shape[0]), "input_shapes": [list(self._probe.shape)]}
+        self._extractor = Extractor(model, layers, probe=self._probe, budget_bytes=budget_bytes)
         self._setup(
             catalog=[info.to_json() for info in self._extractor.layers],
-            probe_info=probe_info,
+            probe_info=probe_info(self._probe),
             bins=bins,
             max_values=max_values,
             history=History(budget_bytes),
