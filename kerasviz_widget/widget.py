@@ -24,6 +24,11 @@ from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_array
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 
+def _widget_refs(parts: dict[str, Any]) -> dict[str, str]:
+    """Widget references as anywidget's `host.getModel` reads them (`"anywidget:<model_id>"`)."""
+    return {name: f"anywidget:{widget.model_id}" for name, widget in parts.items()}
+
+
 class _Canvas(anywidget.AnyWidget):
     """The front-end: controls, heatmap and the browser-side store of every snapshot."""
 
@@ -74,7 +79,7 @@ class _Canvas(anywidget.AnyWidget):
     hist = anywidget.WidgetTrait().tag(sync=True)
     """The bqplot `Bars` mark of the histogram, driven by the front-end. Type: `bqplot.Bars`."""
 
-    _parts = t.Dict().tag(sync=True, **ipywidgets.widget_serialization)
+    _parts = t.Dict().tag(sync=True, to_json=lambda parts, _: _widget_refs(parts))
     """The other bqplot models the front-end drives (log scale, axes, timeline marks)."""
 
 
@@ -90,7 +95,7 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
     """
     margin = {"top": 30, "bottom": 40, "left": 56, "right": 56}
     layout = {"width": "50%", "min_width": "280px", "height": "230px"}
-    hx, hy, hlog = bqplot.LinearScale(), bqplot.LinearScale(min=0.0), bqplot.LogScale()
+    hx, hy, hlog = bqplot.LinearScale(), bqplot.LinearScale(), bqplot.LogScale()
     bars = bqplot.Bars(
         x=np.linspace(0.0, 1.0, bins),
         y=np.zeros(bins),
@@ -99,9 +104,7 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         colors=["#4c72b0"],
         stroke_width=0,
     )
-    hist_y_axis = bqplot.Axis(
-        scale=hy, orientation="vertical", side="left", label="count", num_ticks=4
-    )
+    hist_y_axis = bqplot.Axis(scale=hy, orientation="vertical", side="left", label="count")
     hist_fig = bqplot.Figure(
         marks=[bars],
         axes=[bqplot.Axis(scale=hx, label="value", num_ticks=5), hist_y_axis],
@@ -172,16 +175,13 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
     timeline_fig = bqplot.Figure(
         marks=[band, zero, loss, mean, cursor, hit],
         axes=[
-            bqplot.Axis(scale=tx, label="epoch", num_ticks=6, tick_format="~g"),
-            bqplot.Axis(
-                scale=ty, orientation="vertical", side="left", label="activation", num_ticks=4
-            ),
+            bqplot.Axis(scale=tx, label="epoch"),
+            bqplot.Axis(scale=ty, orientation="vertical", side="left", label="activation"),
             bqplot.Axis(
                 scale=tloss,
                 orientation="vertical",
                 side="right",
                 label="loss",
-                num_ticks=4,
                 grid_lines="none",
             ),
         ],
@@ -203,6 +203,9 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         "zero": zero,
         "loss": loss,
         "cursor": cursor,
+        "tl_x": tx,
+        "tl_y": ty,
+        "tl_loss": tloss,
         "hit": hit,
     }
     return hist_fig, timeline_fig, parts

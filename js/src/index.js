@@ -418,6 +418,16 @@ export default {
       if (parts) drawPlots(snap);
     }
 
+    // One bqplot update; a failure is reported with the part's name and never stops the heatmap.
+    function put(name, part, ...args) {
+      if (!part) return;
+      try {
+        part.set(...args);
+      } catch (err) {
+        console.warn(`kerasviz_widget: could not update the bqplot ${name}`, err);
+      }
+    }
+
     function drawPlots(snap) {
       try {
         drawHistogram(snap);
@@ -435,7 +445,7 @@ export default {
       const { x, y } = histogramBars(snap.hist);
       const scales = bars.get("scales") || {};
       if (scales.x && typeof scales.x.set === "function") {
-        scales.x.set({ min: snap.hist.lo, max: snap.hist.hi });
+        put("x scale", scales.x, { min: snap.hist.lo, max: snap.hist.hi });
       }
       if (logY) {
         // Empty bins sit at the base (0.5): they show no bar on the log scale.
@@ -444,48 +454,69 @@ export default {
           top = Math.max(top, y[i]);
           if (y[i] < 0.5) y[i] = 0.5;
         }
-        if (log) log.set({ min: 0.5, max: top * 1.5 });
-      } else if (linear) {
-        let top = 1;
-        for (let i = 0; i < y.length; i++) top = Math.max(top, y[i]);
-        linear.set({ min: 0, max: top * 1.05 });
+        put("log", log, { min: 0.5, max: top * 1.5 });
       }
-      if (drawnLogY !== logY && log && linear) {
-        bars.set("scales", { ...scales, y: logY ? log : linear });
-        if (axis) axis.set({ scale: logY ? log : linear, label: logY ? "count (log)" : "count" });
-        bars.set("base", logY ? 0.5 : 0);
+      // Swap the y scale only on a change of mode: re-setting the same scales rebuilds them.
+      if (drawnLogY !== logY && (drawnLogY !== null || logY) && log && linear) {
+        put("bars", bars, "scales", { ...scales, y: logY ? log : linear });
+        put("axis", axis, { scale: logY ? log : linear, label: logY ? "count (log)" : "count" });
+        put("bars", bars, "base", logY ? 0.5 : 0);
       }
       drawnLogY = logY;
-      bars.set({ x, y });
+      put("bars", bars, { x, y });
+    }
+
+    // Explicit domains: bqplot's axes cannot format ticks over an empty or a one-point domain.
+    function domain(values, pad = 0.05) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const arr of values) {
+        for (const v of arr) {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+      }
+      if (!(lo <= hi)) return { min: 0, max: 1 };
+      if (lo === hi) return { min: lo - 0.5, max: hi + 0.5 };
+      const m = (hi - lo) * pad;
+      return { min: lo - m, max: hi + m };
     }
 
     function drawTimeline(snap) {
-      const { band, mean, zero, loss, cursor, hit } = parts;
-      if (cursor) cursor.set("x", Float64Array.from([snap.epoch, snap.epoch]));
+      const { band, mean, zero, loss, cursor, hit, tl_x: tx, tl_y: ty, tl_loss: tloss } = parts;
       const key = `${snap.layer}|${version}`;
-      if (key === drawnTimeline) return;
-      drawnTimeline = key;
-      const s = store.series(snap.layer);
-      const lower = s.mean.map((m, i) => m - s.std[i]);
-      const upper = s.mean.map((m, i) => m + s.std[i]);
-      if (band) band.set({ x: s.epochs, y: [lower, upper] });
-      if (mean) mean.set({ x: s.epochs, y: s.mean });
-      if (zero) zero.set({ x: s.epochs, y: s.zero });
-      if (loss) {
-        const l = store.logSeries("loss");
-        const v = store.logSeries("val_loss");
-        if (v.values.length === l.values.length && v.values.length) {
-          loss.set({
-            x: l.epochs,
-            y: [l.values, v.values],
-            labels: ["loss", "val_loss"],
-            visible: true,
-          });
-        } else {
-          loss.set({ x: l.epochs, y: l.values, labels: ["loss"], visible: l.values.length > 0 });
+      if (key !== drawnTimeline) {
+        drawnTimeline = key;
+        const s = store.series(snap.layer);
+        const lower = s.mean.map((m, i) => m - s.std[i]);
+        const upper = s.mean.map((m, i) => m + s.std[i]);
+        const epochs = Float64Array.from(store.state.steps, (st) => st.epoch);
+        const last = epochs.length ? epochs[epochs.length - 1] : 1;
+        put("tx", tx, { min: epochs.length ? epochs[0] : 0, max: Math.max(last, 1) });
+        if (ty && s.epochs.length < 2)
+          put("ty", ty, domain([lower, upper].map((a) => a.filter(Number.isFinite))));
+        else put("ty", ty, { min: null, max: null });
+        put("band", band, { x: s.epochs, y: [lower, upper] });
+        put("mean", mean, { x: s.epochs, y: s.mean });
+        put("zero", zero, { x: s.epochs, y: s.zero });
+        put("hit", hit, { x: s.epochs, y: s.mean });
+        if (loss) {
+          const l = store.logSeries("loss");
+          const v = store.logSeries("val_loss");
+          if (l.values.length < 2) put("tloss", tloss, domain([l.values, v.values]));
+          else put("tloss", tloss, { min: null, max: null });
+          if (v.values.length === l.values.length && v.values.length) {
+            put("loss", loss, {
+              x: l.epochs,
+              y: [l.values, v.values],
+              labels: ["loss", "val_loss"],
+            });
+          } else {
+            put("loss", loss, { x: l.epochs, y: l.values, labels: ["loss"] });
+          }
         }
       }
-      if (hit) hit.set({ x: s.epochs, y: s.mean });
+      put("cursor", cursor, "x", Float64Array.from([snap.epoch, snap.epoch]));
     }
 
     const redraw = () => {
