@@ -305,12 +305,19 @@ function paintBars(view, data, packed, lo, hi, scale, words, pixels) {
   return pixels;
 }
 
+const IMAGES = new WeakMap();
+
 /** Draw a view onto a canvas whose backing size is the view's size; CSS scales it, pixelated. */
 export function drawHeatmap(canvas, view, data, table, lo, hi) {
   if (canvas.width !== view.width) canvas.width = view.width;
   if (canvas.height !== view.height) canvas.height = view.height;
   const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(view.width, view.height);
+  // One ImageData per canvas and size, reused: allocating 1 MB per redraw costs more than painting.
+  let image = IMAGES.get(canvas);
+  if (!image || image.width !== view.width || image.height !== view.height) {
+    image = ctx.createImageData(view.width, view.height);
+    IMAGES.set(canvas, image);
+  }
   paint(view, data, table, lo, hi, image.data);
   ctx.putImageData(image, 0, 0);
 }

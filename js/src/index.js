@@ -35,6 +35,8 @@ const SPEEDS = [
   ["4×", 100],
 ];
 
+const SCALE_WIDTH = 96; // CSS px kept right of the heatmap for the colour bar and its ticks
+
 function el(tag, className, attrs = {}) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -134,7 +136,8 @@ function buildDom(root) {
   const overlay = box.appendChild(el("canvas", "kv-overlay", { "aria-hidden": "true" }));
   const tip = box.appendChild(el("div", "kv-tip", { "aria-hidden": "true" }));
   tip.hidden = true;
-  const scale = main.appendChild(el("div", "kv-scale", { "aria-label": "colour bar" }));
+  // The colour bar sits right of the heatmap, inside the box: the box never changes size.
+  const scale = box.appendChild(el("div", "kv-scale", { "aria-label": "colour bar" }));
   const colorbar = scale.appendChild(el("canvas", "kv-colorbar"));
   const ticks = scale.appendChild(el("div", "kv-ticks"));
   const hover = root.appendChild(el("div", "kv-hover", { "aria-live": "off" }));
@@ -184,6 +187,7 @@ function buildDom(root) {
     overlay,
     tip,
     colorbar,
+    scale,
     ticks,
     hover,
     play,
@@ -329,14 +333,9 @@ export default {
       const dpr = window.devicePixelRatio || 1;
       const key = `${view.width}x${view.height}@${box.width}x${box.height}@${dpr}@${view.kind}`;
       if (key === sized && view.kind !== "montage") return;
-      const size = fitSize(
-        view.width,
-        view.height,
-        box.width,
-        box.height,
-        dpr,
-        view.kind === "bars",
-      );
+      const room = box.width - SCALE_WIDTH;
+      const size = fitSize(view.width, view.height, room, box.height, dpr, view.kind === "bars");
+      ui.scale.style.left = `${size.width + 10}px`;
       for (const c of [ui.heatmap, ui.overlay]) {
         c.style.width = `${size.width}px`;
         c.style.height = `${size.height}px`;
