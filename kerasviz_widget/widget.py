@@ -30,6 +30,11 @@ from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 
+def _widget_refs(parts: dict[str, Any]) -> dict[str, str]:
+    """Widget references as anywidget's `host.getModel` reads them (`"anywidget:<model_id>"`)."""
+    return {name: f"anywidget:{widget.model_id}" for name, widget in parts.items()}
+
+
 class _Canvas(anywidget.AnyWidget):
     """The front-end: controls, heatmap and the browser-side store of every snapshot."""
 
@@ -54,8 +59,34 @@ class _Canvas(anywidget.AnyWidget):
     follow = t.Bool(True).tag(sync=True)
     """Jump to the newest step as it arrives. Type: `bool`. Default: `True`."""
 
+    slice = t.Int(0, min=0).tag(sync=True)
+    """Depth slice on display for 5-D outputs. Type: `int`. Default: `0`."""
+
+    montage = t.Bool(False).tag(sync=True)
+    """Show every channel of a 4-D or 5-D output in a grid. Type: `bool`. Default: `False`."""
+
+    colormap = t.Enum(["auto", "viridis", "magma", "gray", "diverging"], "auto").tag(sync=True)
+    """Colour map; `"auto"` is diverging around 0 for signed data, else viridis.
+    Type: `str`. Default: `"auto"`."""
+
+    range_mode = t.Enum(["layer", "map", "fixed"], "layer").tag(sync=True)
+    """Colour range: the layer's min/max over every epoch, the map on display, or
+    `range_lo`/`range_hi`. Type: `str`. Default: `"layer"`."""
+
+    range_lo = t.Float(0.0).tag(sync=True)
+    """Low end of the `"fixed"` colour range. Type: `float`. Default: `0.0`."""
+
+    range_hi = t.Float(1.0).tag(sync=True)
+    """High end of the `"fixed"` colour range. Type: `float`. Default: `1.0`."""
+
+    log_y = t.Bool(False).tag(sync=True)
+    """Histogram counts on a log scale. Type: `bool`. Default: `False`."""
+
     hist = anywidget.WidgetTrait().tag(sync=True)
     """The bqplot `Bars` mark of the histogram, driven by the front-end. Type: `bqplot.Bars`."""
+
+    _parts = t.Dict().tag(sync=True, to_json=lambda parts, _: _widget_refs(parts))
+    """The other bqplot models the front-end drives (log scale, axes, timeline marks)."""
 
 
 def _label(epoch: float) -> float | int:
@@ -106,6 +137,130 @@ def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
             if array.size == 1 and array.dtype.kind in "biuf":
                 out[str(key)] = float(array.reshape(()))
     return out
+
+
+def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
+    """The histogram and timeline figures, and the bqplot models the front-end drives.
+
+    The front-end fills every mark from its store (so they follow scrubbing while the kernel is
+    busy); Python only lays them out.
+    """
+    margin = {"top": 30, "bottom": 40, "left": 56, "right": 56}
+    layout = {"width": "50%", "min_width": "280px", "height": "230px"}
+    hx, hy, hlog = bqplot.LinearScale(), bqplot.LinearScale(), bqplot.LogScale()
+    bars = bqplot.Bars(
+        x=np.linspace(0.0, 1.0, bins),
+        y=np.zeros(bins),
+        scales={"x": hx, "y": hy},
+        padding=0.05,
+        colors=["#4c72b0"],
+        stroke_width=0,
+    )
+    hist_y_axis = bqplot.Axis(scale=hy, orientation="vertical", side="left", label="count")
+    hist_fig = bqplot.Figure(
+        marks=[bars],
+        axes=[bqplot.Axis(scale=hx, label="value", num_ticks=5), hist_y_axis],
+        title="histogram",
+        layout=ipywidgets.Layout(**layout),
+        fig_margin=dict(margin, right=16),
+        min_aspect_ratio=0.01,
+        max_aspect_ratio=100,
+    )
+    tx = bqplot.LinearScale()
+    ty, tloss = bqplot.LinearScale(), bqplot.LinearScale()
+    unit = bqplot.LinearScale(min=0.0, max=1.0)
+    empty = np.zeros(1)
+    band = bqplot.Lines(
+        x=empty,
+        y=[empty, empty],
+        scales={"x": tx, "y": ty},
+        fill="between",
+        fill_colors=["#4c72b0"],
+        fill_opacities=[0.18],
+        opacities=[0.0, 0.0],
+        colors=["#4c72b0", "#4c72b0"],
+    )
+    mean = bqplot.Lines(
+        x=empty,
+        y=empty,
+        scales={"x": tx, "y": ty},
+        colors=["#4c72b0"],
+        labels=["mean ± std"],
+        display_legend=True,
+    )
+    zero = bqplot.Lines(
+        x=empty,
+        y=empty,
+        scales={"x": tx, "y": unit},
+        colors=["#8c8c8c"],
+        line_style="dashed",
+        labels=["zero fraction (0–1)"],
+        display_legend=True,
+    )
+    loss = bqplot.Lines(
+        x=empty,
+        y=[empty, empty],
+        scales={"x": tx, "y": tloss},
+        colors=["#dd8452", "#c44e52"],
+        labels=["loss", "val_loss"],
+        display_legend=True,
+    )
+    cursor = bqplot.Lines(
+        x=[0.0, 0.0],
+        y=[0.0, 1.0],
+        scales={"x": tx, "y": unit},
+        colors=["#e0a800"],
+        stroke_width=2,
+    )
+    # One dot per step on the mean line: a click selects one and the front-end jumps there.
+    hit = bqplot.Scatter(
+        x=empty,
+        y=empty,
+        scales={"x": tx, "y": ty},
+        colors=["#4c72b0"],
+        default_size=72,
+        stroke="white",
+        interactions={"click": "select"},
+        selected_style={},
+        unselected_style={},
+    )
+    timeline_fig = bqplot.Figure(
+        marks=[band, zero, loss, mean, cursor, hit],
+        axes=[
+            bqplot.Axis(scale=tx, label="epoch"),
+            bqplot.Axis(scale=ty, orientation="vertical", side="left", label="activation"),
+            bqplot.Axis(
+                scale=tloss,
+                orientation="vertical",
+                side="right",
+                label="loss",
+                grid_lines="none",
+            ),
+        ],
+        title="timeline (click a point to jump)",
+        layout=ipywidgets.Layout(**layout),
+        fig_margin=margin,
+        legend_location="top-right",
+        legend_style={"fill-opacity": 0.7, "stroke-width": 0},
+        min_aspect_ratio=0.01,
+        max_aspect_ratio=100,
+    )
+    parts = {
+        "bars": bars,
+        "hist_y": hy,
+        "hist_log": hlog,
+        "hist_y_axis": hist_y_axis,
+        "band": band,
+        "mean": mean,
+        "zero": zero,
+        "loss": loss,
+        "cursor": cursor,
+        "tl_x": tx,
+        "tl_y": ty,
+        "tl_loss": tloss,
+        "hit": hit,
+    }
+    return hist_fig, timeline_fig, parts
 
 
 class TensorViewer(ipywidgets.VBox):
@@ -220,30 +375,20 @@ class TensorViewer(ipywidgets.VBox):
         self._last_worker_seconds = 0.0
         self._failures: list[str] = []
 
-        bars = bqplot.Bars(
-            x=np.linspace(0.0, 1.0, self._bins),
-            y=np.zeros(self._bins),
-            scales={"x": bqplot.LinearScale(), "y": bqplot.LinearScale()},
-            padding=0.0,
-            colors=["#4c72b0"],
-        )
-        hist_fig = bqplot.Figure(
-            marks=[bars],
-            axes=[
-                bqplot.Axis(scale=bars.scales["x"], label="value", num_ticks=5),
-                bqplot.Axis(scale=bars.scales["y"], side="left", label="count"),
-            ],
-            title="histogram",
-            layout=ipywidgets.Layout(width="100%", height="240px"),
-            fig_margin={"top": 30, "bottom": 40, "left": 60, "right": 10},
-        )
+        hist_fig, timeline_fig, parts = _figures(self._bins)
         layer_ids = self.layers
         first = layer_ids[0] if layer_ids else ""
         default_layer = next((i for i in layer_ids if i != "input"), first)
-        self._canvas = _Canvas(_viewer_id=uuid.uuid4().hex, layer=default_layer, hist=bars)
+        self._canvas = _Canvas(
+            _viewer_id=uuid.uuid4().hex, layer=default_layer, hist=parts.pop("bars"), _parts=parts
+        )
         self._canvas.on_msg(self._on_front_end_msg)
         self._hist_figure = hist_fig
-        super().__init__(children=[self._canvas, hist_fig], _dom_classes=["kerasviz-viewer"])
+        self._timeline_figure = timeline_fig
+        plots = ipywidgets.HBox(
+            [hist_fig, timeline_fig], layout=ipywidgets.Layout(width="100%", overflow="hidden")
+        )
+        super().__init__(children=[self._canvas, plots], _dom_classes=["kerasviz-viewer"])
 
     # ----------------------------------------------------------------- public API
 

@@ -1,6 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { viewOf, paint, histogramBars, channelCount } from "../src/heatmap.js";
+import {
+  viewOf,
+  paint,
+  histogramBars,
+  channelCount,
+  sliceCount,
+  originalIndex,
+  fitSize,
+  BAR_COLUMNS,
+  BAR_ROWS,
+} from "../src/heatmap.js";
 import { lut } from "../src/colormap.js";
 
 // A display array whose value at each position is its own flat index.
@@ -11,7 +21,8 @@ test("ND is samples x units", () => {
   assert.equal(view.width, 5);
   assert.equal(view.height, 3);
   assert.equal(view.at(4, 2), 14);
-  assert.equal(view.describe(4, 2), "sample 2, unit 4");
+  assert.deepEqual(view.locate(4, 2), [2, 4]);
+  assert.equal(view.at(5, 0), -1);
 });
 
 test("NHWC shows one channel of one sample, channels last", () => {
@@ -50,4 +61,97 @@ test("histogram bars sit at bin centres", () => {
   const { x, y } = histogramBars({ lo: 0, hi: 4, counts: Uint32Array.from([1, 2, 3, 4]) });
   assert.deepEqual([...x], [0.5, 1.5, 2.5, 3.5]);
   assert.deepEqual([...y], [1, 2, 3, 4]);
+});
+
+test("NHWC montage tiles every channel of one sample, with gaps between tiles", () => {
+  const shape = [2, 3, 4, 5]; // 5 channels -> 3 columns x 2 rows of 4 x 3 tiles
+  const data = iota(2 * 3 * 4 * 5);
+  const view = viewOf({ shape, layout: "NHWC" }, { sample: 1, montage: true });
+  assert.equal(view.kind, "montage");
+  assert.equal(view.width, 3 * (4 + 1) - 1);
+  assert.equal(view.height, 2 * (3 + 1) - 1);
+  assert.equal(view.tiles.length, 5);
+  assert.deepEqual(view.tiles[4], { channel: 4, x: 5, y: 4, width: 4, height: 3 });
+  // channel 4 is row 1, column 1: its pixel (x 2, y 1) is [1, 1, 2, 4]
+  assert.deepEqual(view.locate(5 + 2, 4 + 1), [1, 1, 2, 4]);
+  assert.equal(data[view.at(5 + 2, 4 + 1)], ((1 * 3 + 1) * 4 + 2) * 5 + 4);
+  assert.equal(view.at(4, 0), -1, "vertical gap");
+  assert.equal(view.at(0, 3), -1, "horizontal gap");
+  assert.equal(view.at(10 + 1, 4 + 1), -1, "no sixth channel");
+  const px = paint(view, data, lut("gray"), 0, 119);
+  assert.equal(px[(0 * view.width + 4) * 4 + 3], 0, "gaps are transparent");
+  assert.equal(px[3], 255);
+});
+
+test("NDHWC shows one depth slice of one channel", () => {
+  const shape = [2, 3, 4, 5, 6];
+  const data = iota(2 * 3 * 4 * 5 * 6);
+  const view = viewOf({ shape, layout: "NDHWC" }, { sample: 1, slice: 2, channel: 5 });
+  assert.equal(view.width, 5);
+  assert.equal(view.height, 4);
+  assert.deepEqual(view.locate(4, 3), [1, 2, 3, 4, 5]);
+  assert.equal(data[view.at(4, 3)], (((1 * 3 + 2) * 4 + 3) * 5 + 4) * 6 + 5);
+  assert.equal(sliceCount({ shape, layout: "NDHWC" }), 3);
+  const montage = viewOf({ shape, layout: "NDHWC" }, { sample: 1, slice: 2, montage: true });
+  assert.deepEqual(montage.locate(0, 0), [1, 2, 0, 0, 0]);
+});
+
+test("1-D outputs are bars that rise from zero, one per sample", () => {
+  const view = viewOf({ shape: [3], layout: "bars" });
+  assert.equal(view.kind, "bars");
+  assert.equal(view.width, 3 * BAR_COLUMNS);
+  assert.deepEqual(view.locate(BAR_COLUMNS + 1, 7), [1]);
+  assert.equal(view.locate(BAR_COLUMNS - 1, 0), null, "gap between bars");
+  const px = paint(view, Float32Array.from([-1, 0, 1]), lut("gray"), -1, 1);
+  const alpha = (x, y) => px[(y * view.width + x) * 4 + 3];
+  const mid = Math.round((BAR_ROWS - 1) / 2);
+  assert.equal(alpha(0, BAR_ROWS - 1), 255, "a negative bar reaches the bottom");
+  assert.equal(alpha(0, 0), 0, "... and not the top");
+  assert.equal(alpha(2 * BAR_COLUMNS, 0), 255, "a positive bar reaches the top");
+  assert.equal(alpha(2 * BAR_COLUMNS, BAR_ROWS - 1), 0);
+  assert.equal(alpha(BAR_COLUMNS, mid), 255, "a zero bar is a line at zero");
+  assert.equal(alpha(BAR_COLUMNS, 0), 0);
+});
+
+test("a pooled display index maps back to the range it averages", () => {
+  // (1, 100, 7, 3) pooled to (1, 13, 4, 3): factors 8 and 2.
+  const r = originalIndex([0, 12, 3, 2], [1, 13, 4, 3], [1, 100, 7, 3]);
+  assert.deepEqual(r.ranges, [
+    [0, 1],
+    [96, 100],
+    [6, 7],
+    [2, 3],
+  ]);
+  assert.equal(r.pooled, true);
+  assert.equal(r.text, "[0, 96:100, 6, 2]");
+  const exact = originalIndex([3, 4], [8, 10], [8, 10]);
+  assert.equal(exact.pooled, false);
+  assert.equal(exact.text, "[3, 4]");
+});
+
+test("outputs of rank > 5 are flattened, and scalars index as ()", () => {
+  const r = originalIndex([1, 5], [2, 24], [2, 2, 2, 2, 3, 1]);
+  assert.equal(r.flattened, true);
+  assert.equal(r.text, "[1, 5]");
+  assert.equal(originalIndex([0], [1], []).text, "[()]");
+});
+
+test("heatmaps are enlarged by whole device pixels, bars fill the box", () => {
+  assert.deepEqual(fitSize(10, 8, 500, 340, 1), { width: 420, height: 336, scale: 42 });
+  // At 2x, each data pixel covers 85 device pixels: 42.5 CSS pixels.
+  assert.deepEqual(fitSize(10, 8, 500, 340, 2), { width: 425, height: 340, scale: 42.5 });
+  const big = fitSize(1000, 1000, 500, 340, 1);
+  assert.equal(big.height, 340);
+  assert.equal(fitSize(16, BAR_ROWS, 500, 340, 1, true).width, 500);
+});
+
+test("paint is exact at the ends and clamps outside [lo, hi]", () => {
+  const view = viewOf({ shape: [1, 4], layout: "ND" });
+  const table = lut("viridis");
+  const px = paint(view, Float32Array.from([-5, 0, 1, 9]), table, 0, 1);
+  const rgb = (i) => [...px.slice(i * 4, i * 4 + 3)];
+  assert.deepEqual(rgb(0), [...table.slice(0, 3)]);
+  assert.deepEqual(rgb(1), [...table.slice(0, 3)]);
+  assert.deepEqual(rgb(2), [...table.slice(255 * 3)]);
+  assert.deepEqual(rgb(3), [...table.slice(255 * 3)]);
 });

@@ -1,0 +1,128 @@
+"""Front-end render benchmark: ms per heatmap redraw in headless Chromium, ours against bqplot.
+
+Draws a 512x512 map and a 64-channel 28x28 montage with the front-end's heatmap code
+(`js/src/heatmap.js`: colour LUT into `ImageData`), and updates bqplot's `HeatMap` and
+`GridHeatMap` with the same values, side by side in one JupyterLab page. Prints a table and
+writes `build/bench-render.json`.
+
+Run: `python bench/render.py` (needs Node for esbuild, JupyterLab and Chromium; about a minute).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.lab import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    open_notebook,
+    run_all,
+    wait_for_text,
+)
+from tests.lab import lab as _lab_fixture  # noqa: E402
+
+REPS = 40
+
+CELL = """
+import pathlib, anywidget, bqplot, ipywidgets, numpy as np, traitlets as t
+class Bench(anywidget.AnyWidget):
+    _esm = pathlib.Path({bundle!r}).read_text()
+    heat = anywidget.WidgetTrait().tag(sync=True)
+    grid = anywidget.WidgetTrait().tag(sync=True)
+def fig(mark_cls, title):
+    sc = {{"x": bqplot.LinearScale(), "y": bqplot.LinearScale(), "color": bqplot.ColorScale(scheme="viridis")}}
+    if mark_cls is bqplot.GridHeatMap:
+        sc = {{"row": bqplot.OrdinalScale(), "column": bqplot.OrdinalScale(), "color": sc["color"]}}
+        m = mark_cls(color=np.zeros((2, 2)), scales=sc)
+    else:
+        m = mark_cls(x=np.arange(2.0), y=np.arange(2.0), color=np.zeros((2, 2)), scales=sc)
+    return m, bqplot.Figure(marks=[m], title=title, layout=ipywidgets.Layout(width="300px", height="300px"))
+heat, heat_fig = fig(bqplot.HeatMap, "bqplot HeatMap")
+grid, grid_fig = fig(bqplot.GridHeatMap, "bqplot GridHeatMap")
+bench = Bench(heat=heat, grid=grid)
+display(ipywidgets.HBox([bench, heat_fig, grid_fig]))
+print("KV_" + "READY")
+"""
+
+
+def bundle(out: pathlib.Path) -> pathlib.Path:
+    esbuild = ROOT / "js" / "node_modules" / ".bin" / "esbuild"
+    target = out / "render_bench.js"
+    subprocess.run(
+        [
+            str(esbuild),
+            str(ROOT / "bench" / "render_bench.js"),
+            "--bundle",
+            "--format=esm",
+            "--minify",
+            "--target=es2022",
+            f"--outfile={target}",
+        ],
+        check=True,
+    )
+    return target
+
+
+def main() -> dict:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        js = bundle(pathlib.Path(tmp))
+
+        class _Factory:
+            def mktemp(self, name: str) -> pathlib.Path:
+                path = pathlib.Path(tmp) / name
+                path.mkdir()
+                return path
+
+        lab_gen = _lab_fixture.__wrapped__(_Factory())
+        lab = next(lab_gen)
+        try:
+            name = lab.write_notebook("bench_render.ipynb", [CELL.format(bundle=str(js))])
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.set_default_timeout(120_000)
+                open_notebook(page, lab, name)
+                run_all(page)
+                wait_for_text(page, "KV_READY")
+                page.wait_for_function("() => typeof window.__kvbench === 'function'")
+                result = page.evaluate("r => window.__kvbench(r)", REPS)
+                result["user_agent"] = page.evaluate("() => navigator.userAgent")
+                browser.close()
+        finally:
+            next(lab_gen, None)
+    return result
+
+
+def report(result: dict) -> str:
+    lines = [
+        "| case | size | ours (ms, median) | bqplot HeatMap (ms) | bqplot GridHeatMap (ms) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, title in [("map512", "512×512 map"), ("montage64", "64-channel 28×28 montage")]:
+        r = result[key]
+        grid = f"{r['GridHeatMap']['median']:.1f}" if "GridHeatMap" in r else "— (not run)"
+        lines.append(
+            f"| {title} | {r['width']}×{r['height']} px | {r['ours']['median']:.2f} "
+            f"(max {r['ours']['max']:.2f}) | {r['HeatMap']['median']:.1f} | {grid} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    res = main()
+    out = ROOT / "build" / "bench-render.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(report(res))
+    print(res["user_agent"])

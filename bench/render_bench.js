@@ -1,0 +1,102 @@
+// The render benchmark's front-end (bundled by bench/render.py): our heatmap drawing and
+// bqplot's HeatMap / GridHeatMap, updated with the same data in the same page.
+
+import { viewOf, drawHeatmap } from "../js/src/heatmap.js";
+import { lut, chooseScale } from "../js/src/colormap.js";
+
+function randomData(n, seed) {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.3;
+  }
+  return out;
+}
+
+function rows(data, height, width) {
+  return Array.from({ length: height }, (_, y) =>
+    Float64Array.from(data.subarray(y * width, (y + 1) * width)),
+  );
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function run(heat, grid, root, reps) {
+  const frame = () => new Promise((r) => requestAnimationFrame(r));
+  const canvas = root.appendChild(document.createElement("canvas"));
+  canvas.style.width = "256px";
+  canvas.style.imageRendering = "pixelated";
+  const montageCanvas = root.appendChild(document.createElement("canvas"));
+  const cases = {
+    map512: { display: { shape: [512, 512], layout: "ND" }, opts: {} },
+    montage64: { display: { shape: [1, 28, 28, 64], layout: "NHWC" }, opts: { montage: true } },
+  };
+  const result = {};
+  for (const [name, { display, opts }] of Object.entries(cases)) {
+    const n = display.shape.reduce((a, b) => a * b, 1);
+    const datas = [0, 1, 2, 3].map((k) => randomData(n, k + 1));
+    const view = viewOf(display, opts);
+    const scale = chooseScale(-0.3, 0.7);
+    const table = lut(scale.name);
+    const target = name === "map512" ? canvas : montageCanvas;
+    const ours = [];
+    for (let r = 0; r < reps; r++) {
+      await frame();
+      const t0 = performance.now();
+      drawHeatmap(target, view, datas[r % 4], table, scale.lo, scale.hi);
+      ours.push(performance.now() - t0);
+    }
+    // bqplot gets the same values as a 2-D grid (the montage as its tiled image).
+    const grids = datas.map((d) => {
+      const img = new Float32Array(view.width * view.height).fill(NaN);
+      for (let y = 0; y < view.height; y++)
+        for (let x = 0; x < view.width; x++) {
+          const i = view.at(x, y);
+          if (i >= 0) img[y * view.width + x] = d[i];
+        }
+      return rows(img, view.height, view.width);
+    });
+    const bq = {};
+    for (const [mark, model] of [
+      ["HeatMap", heat],
+      ["GridHeatMap", grid],
+    ]) {
+      // 512 x 512 SVG cells (262,144 rects) would take minutes: GridHeatMap runs the montage only.
+      if (mark === "GridHeatMap" && name === "map512") continue;
+      const times = [];
+      const slow = mark === "GridHeatMap" ? Math.min(reps, 5) : reps;
+      model.set({ color: grids[3] });
+      await frame();
+      for (let r = 0; r < slow; r++) {
+        await frame();
+        const t0 = performance.now();
+        model.set({ color: grids[r % 3] });
+        document.body.getBoundingClientRect(); // flush the DOM work bqplot did
+        times.push(performance.now() - t0);
+      }
+      bq[mark] = { median: median(times), reps: slow };
+    }
+    result[name] = {
+      width: view.width,
+      height: view.height,
+      values: n,
+      ours: { median: median(ours), max: Math.max(...ours), reps },
+      ...bq,
+    };
+  }
+  return result;
+}
+
+export default {
+  async render({ model, el, host }) {
+    const heat = await host.getModel(model.get("heat"));
+    const grid = await host.getModel(model.get("grid"));
+    window.__kvbench = (reps) => run(heat, grid, el, reps);
+    el.dataset.ready = "1";
+    el.classList.add("kv-bench");
+  },
+};
