@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -9,28 +12,159 @@ import keras
 if TYPE_CHECKING:
     from .widget import TensorViewer
 
+#: Largest share of training wall time that per-batch snapshots may take.
+MAX_OVERHEAD = 0.05
+
 
 class ViewerCallback(keras.callbacks.Callback):
-    """Records a snapshot before training and after every epoch.
+    """Records a snapshot before training, after every epoch and, optionally, every N batches.
 
-    It only triggers `viewer.snapshot()` and forwards the training logs; a failure inside the viewer
-    is caught by the viewer, shown in the widget and warned once, and training goes on.
+    The callback only triggers the viewer's recording and forwards the training logs (loss,
+    metrics, `val_*`), which travel with each step. Epoch labels follow what a person counts: 0 is
+    the model before training, 1 is after the first epoch; a snapshot taken inside an epoch gets a
+    fractional label (2.5 is halfway through the third epoch). A second `fit` continues the
+    numbering after the newest recorded step, and `fit(..., initial_epoch=k)` is respected.
+
+    Per-batch snapshots are throttled: the callback measures how long each snapshot takes and how
+    much training time has passed, and skips a due snapshot when the viewer's running cost would
+    exceed `max_overhead` of the training time. Skipped snapshots are counted (`skipped`) and the
+    count is shown in the widget's status line. Epoch snapshots are never skipped.
+
+    A failure inside the viewer (an output that cannot be extracted, the front-end gone, ...) is
+    caught, shown in the widget's status line and warned once per `fit`; training goes on.
 
     Args:
         viewer: The `TensorViewer` to record into.
+        every_n_batches: Also snapshot every this many training batches. Defaults to `None`,
+            epoch ends only.
+        max_overhead: Largest share of training wall time that per-batch snapshots may take.
+            Defaults to `0.05`.
+        clock: A function returning seconds, used to measure costs. Defaults to
+            `time.perf_counter`.
+
+    Raises:
+        ValueError: If `every_n_batches` is not a positive integer or `max_overhead` is not in
+            (0, 1].
+
+    Example:
+
+    >>> model.fit(x, y, epochs=5, callbacks=[viewer.callback(every_n_batches=10)])
+    >>> viewer.epochs[:3]
+    [0, 0.25, 0.5]
     """
 
-    def __init__(self, viewer: TensorViewer) -> None:
+    def __init__(
+        self,
+        viewer: TensorViewer,
+        every_n_batches: int | None = None,
+        *,
+        max_overhead: float = MAX_OVERHEAD,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         super().__init__()
+        if every_n_batches is not None and (
+            isinstance(every_n_batches, bool)
+            or not isinstance(every_n_batches, int)
+            or every_n_batches < 1
+        ):
+            raise ValueError(
+                f"TensorViewer.callback received every_n_batches={every_n_batches!r}; it must be "
+                "a positive integer, e.g. `every_n_batches=10`, or `None` to snapshot only at "
+                "epoch ends."
+            )
+        if not 0 < max_overhead <= 1:
+            raise ValueError(
+                f"ViewerCallback received max_overhead={max_overhead!r}; it must be in (0, 1], "
+                "e.g. `0.05` for 5% of training time."
+            )
         self.viewer = viewer
+        self.every_n_batches = every_n_batches
+        self.max_overhead = float(max_overhead)
+        self.clock = clock
+        self._reset()
+
+    # ----------------------------------------------------------------- state
+
+    def _reset(self) -> None:
+        self.skipped = 0
+        """Per-batch snapshots skipped by the throttle during the current (or last) `fit`."""
+        self.taken = 0
+        """Per-batch snapshots taken during the current (or last) `fit`."""
+        self._offset: int | None = None
+        self._epoch = 0
+        self._start = self.clock()
+        self._spent = 0.0
+        self._cost = 0.0
+        self._last_bucket = 0
+        self._steps_seen: int | None = None
+        self._done = 0
+        self._shown_skipped = 0
+
+    def _timed(self, **kwargs: Any) -> None:
+        t0 = self.clock()
+        self.viewer._record(**kwargs)
+        cost = self.clock() - t0
+        self._spent += cost
+        self._cost = cost
+
+    def _status(self) -> None:
+        self._shown_skipped = self.skipped
+        self.viewer._set_state("live", skipped=self.skipped)
+
+    # ----------------------------------------------------------------- hooks
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.viewer._set_state("live")
+        self._reset()
+        self.viewer._begin_run()
+        self._status()
         if not self.viewer.epochs:
-            self.viewer._record(epoch=0, logs=None)
+            self._timed(epoch=0, logs=None)
+        # The first estimate of a snapshot's cost is the viewer's latest one.
+        self._cost = self.viewer._last_record_seconds
+        self._start = self.clock()
+        self._spent = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._offset is None:
+            # Continue after the newest recorded step: a second `fit` without `initial_epoch`
+            # starts again at Keras epoch 0, and must not overwrite the first run's labels.
+            latest = self.viewer.epochs[-1] if self.viewer.epochs else 0
+            self._offset = max(0, math.ceil(latest) - epoch)
+        self._epoch = epoch + self._offset
+        self._last_bucket = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        n = self.every_n_batches
+        if n is None:
+            return
+        done = self._done = batch + 1
+        bucket = done // n
+        if bucket <= self._last_bucket:
+            return
+        self._last_bucket = bucket
+        steps = self.params.get("steps") if self.params else None
+        steps = steps or self._steps_seen
+        if not steps or done >= steps:
+            # Unknown epoch length (no fractional label yet), or the epoch end is next anyway.
+            return
+        now = self.clock()
+        training = (now - self._start) - self._spent
+        if self._spent + self._cost > self.max_overhead * training:
+            self.skipped += 1
+            return
+        self.taken += 1
+        label = round(self._epoch + done / steps, 6)
+        self._timed(epoch=label, batch=batch, logs=logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.viewer._record(epoch=epoch + 1, logs=logs)
+        if self._offset is None:  # on_epoch_begin was not called (a hand-driven loop)
+            self.on_epoch_begin(epoch)
+        if not (self.params and self.params.get("steps")):
+            self._steps_seen = self._done or None
+        self._done = 0
+        self._timed(epoch=self._epoch + 1, logs=logs)
+        if self.skipped != self._shown_skipped:
+            self._status()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.viewer._set_state("idle")
+        self.viewer._end_run(skipped=self.skipped)

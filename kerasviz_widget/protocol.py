@@ -12,7 +12,7 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 | `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
 |            | display: {shape, layout}`                                             |  display float16]` |
 | `thinned`  | `epochs` whose full values were dropped                               |                    |
-| `status`   | `state: idle, live or error; message`                                 |                    |
+| `status`   | `state: idle, live or error; message; skipped` (snapshots throttled)  |                    |
 
 Front-end to Python: `{"kind": "replay"}`; the answer is the catalog, every step and every kept
 snapshot.
@@ -89,7 +89,8 @@ def encode_thinned(epochs: Iterable[float]) -> Message:
     return {"kind": "thinned", "epochs": list(epochs)}, []
 
 
-def encode_status(state: str, message: str = "") -> Message:
+def encode_status(state: str, message: str = "", skipped: int = 0) -> Message:
+    """`skipped` counts the per-batch snapshots the callback's throttle skipped during `fit`."""
     if state not in ("idle", "live", "error"):
         raise ValueError(f"Unknown status state {state!r}; expected idle, live or error.")
-    return {"kind": "status", "state": state, "message": message}, []
+    return {"kind": "status", "state": state, "message": message, "skipped": int(skipped)}, []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import pathlib
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -54,6 +56,17 @@ class _Canvas(anywidget.AnyWidget):
 
 def _label(epoch: float) -> float | int:
     return int(epoch) if float(epoch).is_integer() else float(epoch)
+
+
+def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
+    """The scalar entries of Keras logs as floats; vectors (e.g. per-class metrics) are left out."""
+    out: dict[str, float] = {}
+    for key, value in (logs or {}).items():
+        with contextlib.suppress(Exception):
+            array = np.asarray(value)
+            if array.size == 1 and array.dtype.kind in "biuf":
+                out[str(key)] = float(array.reshape(()))
+    return out
 
 
 class TensorViewer(ipywidgets.VBox):
@@ -111,6 +124,9 @@ class TensorViewer(ipywidgets.VBox):
         self._max_values = int(max_values)
         self._history = History(int(budget_mb * 2**20))
         self._warned = False
+        self._error = ""
+        self._running = False
+        self._last_record_seconds = 0.0
 
         bars = bqplot.Bars(
             x=np.linspace(0.0, 1.0, self._bins),
@@ -136,6 +152,8 @@ class TensorViewer(ipywidgets.VBox):
         super().__init__(children=[self._canvas, hist_fig], _dom_classes=["kerasviz-viewer"])
         self._send(*self._catalog_message())
         self._record(epoch=0, logs=None)
+        # The first recording also builds and traces the extractor: not a snapshot's usual cost.
+        self._last_record_seconds = 0.0
 
     # ----------------------------------------------------------------- public API
 
@@ -171,24 +189,72 @@ class TensorViewer(ipywidgets.VBox):
         """Epoch labels recorded in the history, ascending; 0 is before training."""
         return self._history.epochs
 
-    def callback(self) -> ViewerCallback:
-        """A Keras callback that records a snapshot before training and after every epoch.
+    def callback(self, every_n_batches: int | None = None) -> ViewerCallback:
+        """A Keras callback that records this viewer's steps while `fit` runs.
+
+        It records epoch 0 before training (only if the history is still empty), a step after
+        every epoch, and, when `every_n_batches` is given, a step every that many batches,
+        labelled with a fractional epoch (`1.5` is halfway through the second epoch). Per-batch
+        snapshots are throttled to at most 5% of training time; skipped ones are counted in the
+        status line. Training logs (loss, metrics, `val_*`) travel with each step. A second
+        `fit` continues the numbering. A viewer failure never stops training: it is shown in
+        the status line and warned once.
+
+        Args:
+            every_n_batches: Also snapshot every this many training batches. Defaults to
+                `None`, epoch ends only.
+
+        Returns:
+            A `keras.callbacks.Callback` to pass in `fit(..., callbacks=[...])`.
+
+        Raises:
+            ValueError: If `every_n_batches` is not a positive integer.
 
         Example:
 
-        >>> model.fit(x, y, epochs=3, callbacks=[viewer.callback()])
+        >>> model.fit(x, y, epochs=3, callbacks=[viewer.callback(every_n_batches=10)])
         """
-        return ViewerCallback(self)
+        return ViewerCallback(self, every_n_batches)
 
-    def snapshot(self, label: float | None = None) -> float | int:
+    def snapshot(
+        self, label: float | None = None, *, logs: dict[str, Any] | None = None
+    ) -> float | int:
         """Record a step now, outside `fit`; returns its epoch label.
 
+        Use it in a custom training loop, e.g. after every epoch. Unlike the callback, it raises
+        the viewer's errors, since it is called explicitly.
+
         Args:
-            label: Epoch label of the step. Defaults to `None`: one more than the latest.
+            label: Epoch label of the step. Defaults to `None`: the next whole epoch after the
+                latest recorded step.
+            logs: Training logs to keep with the step, e.g. `{"loss": 0.3}`. Non-scalar values
+                are left out. Defaults to `None`.
+
+        Returns:
+            The epoch label of the recorded step.
+
+        Raises:
+            ValueError: If `label` is negative or not a finite number.
+
+        Example:
+
+        >>> for epoch in range(3):
+        ...     loss = train_one_epoch(model)
+        ...     viewer.snapshot(logs={"loss": loss})
+        3
         """
         if label is None:
-            label = (max(self.epochs) + 1) if self.epochs else 0
-        self._record(epoch=label, logs=None, raise_errors=True)
+            label = (math.floor(max(self.epochs)) + 1) if self.epochs else 0
+        try:
+            ok = math.isfinite(float(label)) and float(label) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"TensorViewer.snapshot received label={label!r}; it must be a finite number "
+                f">= 0, or `None` for the next epoch. Recorded epochs: {self.epochs}."
+            )
+        self._record(epoch=float(label), logs=logs, raise_errors=True)
         return _label(label)
 
     def values(self, layer: str, epoch: float = -1) -> np.ndarray:
@@ -218,22 +284,86 @@ class TensorViewer(ipywidgets.VBox):
     def _send(self, content: dict[str, Any], buffers: list[memoryview]) -> None:
         self._canvas.send(content, buffers=buffers or None)
 
-    def _set_state(self, state: str, message: str = "") -> None:
-        self._send(*protocol.encode_status(state, message))
+    def _set_state(self, state: str, message: str = "", skipped: int = 0) -> None:
+        """Show a status in the widget; never raises (the front-end may be gone)."""
+        with contextlib.suppress(Exception):
+            self._send(*protocol.encode_status(state, message, skipped))
+
+    def _begin_run(self) -> None:
+        """A `fit` starts: forget the last run's error and watch for a run that never ends."""
+        self._running = True
+        self._warned = False
+        self._error = ""
+        with contextlib.suppress(Exception):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None and self._after_cell not in shell.events.callbacks.get(
+                "post_run_cell", []
+            ):
+                shell.events.register("post_run_cell", self._after_cell)
+
+    def _end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
+        """A `fit` ended (or stopped by an exception): show the final status."""
+        self._running = False
+        with contextlib.suppress(Exception):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None:
+                shell.events.unregister("post_run_cell", self._after_cell)
+        note = f"{skipped} per-batch snapshots skipped to keep training fast." if skipped else ""
+        if interrupted and self.epochs:
+            note = (
+                f"Training stopped early; every completed step is kept (latest: epoch "
+                f"{self.epochs[-1]}). {note}"
+            ).strip()
+            # A step may have been half sent when the interrupt came: send the latest again.
+            with contextlib.suppress(Exception):
+                self._send_step(self._history.resolve(-1))
+        if self._error:
+            self._set_state("error", f"{self._error} {note}".strip(), skipped)
+        else:
+            self._set_state("idle", note, skipped)
+
+    def _after_cell(self, *_args: Any) -> None:
+        """IPython `post_run_cell` hook: a `fit` that raised (e.g. KeyboardInterrupt) never
+        calls `on_train_end`, so the status would stay `live`."""
+        if self._running:
+            self._end_run(interrupted=True)
+
+    def _send_step(self, key: float) -> None:
+        step = self._history.step(key)
+        self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
+        for lid in self.layers:
+            with contextlib.suppress(KeyError):
+                self._send(*protocol.encode_snapshot(self._history.snapshot(lid, key)))
 
     def _record(
-        self, *, epoch: float, logs: dict[str, Any] | None, raise_errors: bool = False
+        self,
+        *,
+        epoch: float,
+        batch: int | None = None,
+        logs: dict[str, Any] | None = None,
+        raise_errors: bool = False,
     ) -> None:
-        """Take one snapshot and stream it. Errors are shown and warned once unless asked to raise."""
+        """Take one snapshot, keep it and stream it.
+
+        Errors are shown in the status line and warned once per run, unless `raise_errors`.
+        The step enters the history only once it is complete, so an interrupt leaves the
+        history consistent.
+        """
+        start = time.perf_counter()
+        label = _label(epoch)
         try:
             arrays = self._extractor(self._probe)
             snaps = {
                 lid: reduce_array(
-                    lid, a, epoch=_label(epoch), bins=self._bins, max_values=self._max_values
+                    lid, a, epoch=label, batch=batch, bins=self._bins, max_values=self._max_values
                 )
                 for lid, a in arrays.items()
             }
-            step = Step(epoch=_label(epoch), logs={k: float(v) for k, v in (logs or {}).items()})
+            step = Step(epoch=label, batch=batch, logs=_scalar_logs(logs))
             thinned = self._history.add(step, arrays, snaps)
             self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
             for snap in snaps.values():
@@ -243,13 +373,18 @@ class TensorViewer(ipywidgets.VBox):
         except Exception as exc:
             if raise_errors:
                 raise
-            message = f"kerasviz_widget could not record epoch {_label(epoch)}: {exc}"
-            # The front-end may be gone; training goes on regardless.
-            with contextlib.suppress(Exception):
-                self._set_state("error", message)
+            message = f"kerasviz_widget could not record epoch {label}: {type(exc).__name__}: {exc}"
+            self._error = message
+            self._set_state("error", message)
             if not self._warned:
                 self._warned = True
-                warnings.warn(message + " Training goes on.", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    message + " Training goes on; the viewer keeps trying at the next step.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        finally:
+            self._last_record_seconds = time.perf_counter() - start
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("kind") == "replay":
