@@ -118,8 +118,11 @@ class TensorViewer(ipywidgets.VBox):
         if budget_mb <= 0:
             raise ValueError(f"TensorViewer received budget_mb={budget_mb}; it must be > 0.")
         self._model = model
-        self._probe = check_probe(model, probe)
-        self._extractor = Extractor(model, layers)
+        if getattr(model, "is_kerasviz_run", False):  # `load`/`follow` of a run folder: no model
+            self._probe, self._extractor = model.probe, model.catalog
+        else:
+            self._probe = check_probe(model, probe)
+            self._extractor = Extractor(model, layers)
         self._bins = int(bins)
         self._max_values = int(max_values)
         self._history = History(int(budget_mb * 2**20))
@@ -151,7 +154,8 @@ class TensorViewer(ipywidgets.VBox):
         self._hist_figure = hist_fig
         super().__init__(children=[self._canvas, hist_fig], _dom_classes=["kerasviz-viewer"])
         self._send(*self._catalog_message())
-        self._record(epoch=0, logs=None)
+        if not getattr(model, "is_kerasviz_run", False):
+            self._record(epoch=0, logs=None)
         # The first recording also builds and traces the extractor: not a snapshot's usual cost.
         self._last_record_seconds = 0.0
 
@@ -393,3 +397,121 @@ class TensorViewer(ipywidgets.VBox):
                 self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
             for snap in self._history.snapshots():
                 self._send(*protocol.encode_snapshot(snap))
+
+    # ----------------------------------------------------------------- run folders (Recorder)
+
+    @classmethod
+    def follow(
+        cls, logdir: str, *, poll_seconds: float = 0.25, budget_mb: float = 512
+    ) -> TensorViewer:
+        """Show a run that a `Recorder` is writing, and stream its new steps as they arrive.
+
+        The training script may run elsewhere (another process, another machine, a cluster)
+        and write to any folder `tf.io.gfile` opens. The viewer shows every step written so far
+        at once, then a background thread polls the folder every `poll_seconds` and sends each
+        new step to the front-end, so the notebook stays usable. Closing the widget
+        (`viewer.close()`) stops the polling.
+
+        Args:
+            logdir: The run folder given to `Recorder(model, probe, logdir)`.
+            poll_seconds: Seconds between two looks at the folder. Defaults to `0.25`.
+            budget_mb: Memory budget of this viewer's full-precision history, in MB. Defaults
+                to `512`.
+
+        Returns:
+            A `TensorViewer` without a model: scrub, `values`, `stats` and `summary` work on the
+            recorded steps.
+
+        Raises:
+            ValueError: If `logdir` is not a run folder, or was written by a newer version.
+
+        Example:
+
+        >>> viewer = TensorViewer.follow("runs/mnist")   # while `train.py` runs
+        >>> viewer.epochs
+        [0, 1, 2]
+        """
+        import threading
+
+        if not poll_seconds > 0:
+            raise ValueError(
+                f"TensorViewer.follow received poll_seconds={poll_seconds!r}; it must be > 0, "
+                "e.g. `poll_seconds=0.25`."
+            )
+        viewer = cls._open_run(logdir, budget_mb)
+        viewer._follow_stop = threading.Event()
+        viewer._follower = threading.Thread(
+            target=viewer._follow_loop,
+            args=(poll_seconds,),
+            name=f"kerasviz-follow-{viewer._run.logdir}",
+            daemon=True,
+        )
+        viewer._set_state("live", f"Following the run in {viewer._run.logdir}.")
+        viewer._follower.start()
+        return viewer
+
+    @classmethod
+    def load(cls, path: str, *, budget_mb: float = 512) -> TensorViewer:
+        """Open a recorded run (a `Recorder`'s folder) as a viewer without a model.
+
+        Args:
+            path: The run folder.
+            budget_mb: Memory budget of the full-precision history, in MB. Defaults to `512`.
+
+        Returns:
+            A `TensorViewer` showing every step of the run.
+
+        Raises:
+            ValueError: If `path` is not a run folder, or was written by a newer version.
+        """
+        return cls._open_run(path, budget_mb)
+
+    @classmethod
+    def _open_run(cls, logdir: str, budget_mb: float) -> TensorViewer:
+        from . import runlog
+
+        reader = runlog.RunReader(logdir)
+        manifest = reader.manifest
+        viewer = cls(
+            reader,
+            reader.probe,
+            bins=int(manifest.get("bins", DEFAULT_BINS)),
+            max_values=int(manifest.get("max_values", DEFAULT_MAX_VALUES)),
+            budget_mb=budget_mb,
+        )
+        viewer._run = reader
+        viewer._ingest_run()
+        return viewer
+
+    def _ingest_run(self) -> int:
+        """Add the run's new steps to the history and send them; returns how many."""
+        from . import runlog
+
+        records = self._run.poll()
+        for record in records:
+            thinned = runlog.add_to_history(self._history, record)
+            step = record.step
+            self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
+            for snap in record.snapshots.values():
+                self._send(*protocol.encode_snapshot(snap))
+            if thinned:
+                self._send(*protocol.encode_thinned(thinned))
+        return len(records)
+
+    def _follow_loop(self, poll_seconds: float) -> None:
+        """Poll the run folder until the widget is closed; an error is shown, polling goes on."""
+        stop = self._follow_stop
+        shown = ""
+        while not stop.wait(poll_seconds):
+            if self.comm is None:  # the widget was closed
+                break
+            try:
+                self._ingest_run()
+                if shown:
+                    shown = ""
+                    self._set_state("live", f"Following the run in {self._run.logdir}.")
+            except Exception as exc:  # noqa: BLE001 - keep following; show what went wrong
+                message = f"Could not read the run in {self._run.logdir}: {exc}"
+                if message != shown:
+                    shown = message
+                    self._set_state("error", message)
