@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 from . import runlog
@@ -128,8 +129,8 @@ class Recorder(ViewerCallback):
     """A Keras callback that records a run to a folder, for a notebook to follow or load.
 
     Use it in a training script, which may run on another machine, for hours, or under
-    `tf.distribute`. Like `viewer.callback()`, it records the watched layers' outputs on `probe`
-    before training (epoch 0), after every epoch and, with `every_n_batches`, every that many
+    `tf.distribute`. Like a viewer and its callback, it records the watched layers' outputs on
+    `probe` before training (epoch 0, when the recorder is made), after every epoch and, with `every_n_batches`, every that many
     batches (fractional labels: `1.5` is halfway through the second epoch), with the training logs.
     Each step goes to its own file in `logdir`, written atomically, so a reader never sees half a
     step and a script killed at any moment leaves a run that loads. Full-precision arrays are kept
@@ -204,6 +205,9 @@ class Recorder(ViewerCallback):
                 f"Recorder received budget_mb={budget_mb}; it must be > 0, e.g. `budget_mb=512`."
             )
         super().__init__(_RunSink(self), every_n_batches, max_overhead=MAX_OVERHEAD)
+        if every_n_batches is None:
+            # No batch hook at all: Keras then keeps its asynchronous batch dispatch.
+            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
         self.logdir = os.fspath(logdir)
         self._probe = check_probe(model, probe)
         self._extractor = Extractor(model, layers)
@@ -231,6 +235,9 @@ class Recorder(ViewerCallback):
             )
             # Release the lock when the recorder is collected or the interpreter exits.
             weakref.finalize(self, self._writer.close)
+            # Like a viewer, record epoch 0 at once: the run shows the untrained model, and the
+            # extractor is traced here rather than inside `fit`.
+            self.viewer._record(epoch=0)
 
     # ----------------------------------------------------------------- public API
 
