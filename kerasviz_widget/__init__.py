@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["TensorViewer", "layer_output", "__version__"]
+__all__ = ["TensorViewer", "Recorder", "layer_output", "__version__"]
 
 if TYPE_CHECKING:
     from .extract import layer_output
+    from .recorder import Recorder
     from .widget import TensorViewer
 
-_LAZY = {"TensorViewer": "widget", "layer_output": "extract"}
+_LAZY = {"TensorViewer": "widget", "Recorder": "recorder", "layer_output": "extract"}
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,7 @@ from . import protocol, storage
 from .callback import ViewerCallback
 from .extract import Extractor, check_probe, probe_info, unknown_layer_error
 from .history import History, Step
-from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
+from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, reduce_many
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -628,15 +628,18 @@ class TensorViewer(ipywidgets.VBox):
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> TensorViewer:
-        """Load a history saved with `viewer.save(path)` into a viewer that needs no model.
+    def load(cls, path: str | os.PathLike[str], *, budget_mb: float = 512) -> TensorViewer:
+        """Load a saved history, or a `Recorder`'s run folder, into a viewer that needs no model.
 
         The loaded viewer displays every kept step (its front-end receives the catalog and all
         snapshots) and answers `values`, `stats`, `summary`, `save` and `save_html`; it cannot
         record new steps (`snapshot()` and `callback()` raise).
 
         Args:
-            path: A `.npz` file written by `viewer.save`.
+            path: A `.npz` file written by `viewer.save`, or a run folder written by
+                `Recorder(model, probe, logdir)`.
+            budget_mb: Memory budget of the full-precision history of a run folder, in MB
+                (a `.npz` keeps the budget it was saved with). Defaults to `512`.
 
         Returns:
             A `TensorViewer` of the saved history.
@@ -653,6 +656,13 @@ class TensorViewer(ipywidgets.VBox):
         >>> viewer.epochs
         [0, 1, 2]
         """
+        from . import runlog
+
+        if runlog.fs().isdir(str(path)) or (
+            not runlog.fs().exists(str(path)) and not pathlib.Path(path).suffix
+        ):
+            # A folder (or a missing path without a file suffix): a Recorder's run folder.
+            return cls._open_run(str(path), budget_mb)
         data = storage.read_history(path)
         settings = data.settings
         bins = int(settings.get("bins", DEFAULT_BINS))
@@ -702,10 +712,11 @@ class TensorViewer(ipywidgets.VBox):
     def _require_model(self, what: str) -> None:
         if self._extractor is None:
             raise RuntimeError(
-                f"TensorViewer.{what}() needs a model, but this viewer was loaded from a file "
-                "and has none: it can only display and answer values(), stats(), summary(), "
-                "save() and save_html(). To record new steps, create "
-                "`TensorViewer(model, probe)`."
+                f"TensorViewer.{what}() needs a model, but this viewer shows a saved history or "
+                "a recorded run and has no model to evaluate: it can only display and answer "
+                "values(), stats(), summary(), save() and save_html(). To record new steps, "
+                "create `TensorViewer(model, probe)`, or use `Recorder(model, probe, logdir)` "
+                "in the training script."
             )
 
     def _check_layer(self, layer: str) -> None:
@@ -835,6 +846,15 @@ class TensorViewer(ipywidgets.VBox):
         snaps = reduce_many(
             arrays, epoch=step.epoch, batch=step.batch, bins=self._bins, max_values=self._max_values
         )
+        self._keep_and_send(step, arrays, snaps)
+
+    def _keep_and_send(
+        self,
+        step: Step,
+        arrays: dict[str, np.ndarray] | None,
+        snaps: dict[str, Snapshot],
+    ) -> None:
+        """Add one reduced step to the history and stream it, with what thinning dropped."""
         thinned = self._history.add(step, arrays, snaps)
         self._send(*protocol.encode_step(step.epoch, step.batch, step.logs))
         for snap in snaps.values():
@@ -889,3 +909,103 @@ class TensorViewer(ipywidgets.VBox):
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("kind") == "replay":
             self._replay()
+
+    # ----------------------------------------------------------------- run folders (Recorder)
+
+    @classmethod
+    def follow(
+        cls, logdir: str, *, poll_seconds: float = 0.25, budget_mb: float = 512
+    ) -> TensorViewer:
+        """Show a run that a `Recorder` is writing, and stream its new steps as they arrive.
+
+        The training script may run elsewhere (another process, another machine, a cluster)
+        and write to any folder `tf.io.gfile` opens. The viewer shows every step written so far
+        at once, then a background thread polls the folder every `poll_seconds` and sends each
+        new step to the front-end, so the notebook stays usable. Closing the widget
+        (`viewer.close()`) stops the polling.
+
+        Args:
+            logdir: The run folder given to `Recorder(model, probe, logdir)`.
+            poll_seconds: Seconds between two looks at the folder. Defaults to `0.25`.
+            budget_mb: Memory budget of this viewer's full-precision history, in MB. Defaults
+                to `512`.
+
+        Returns:
+            A `TensorViewer` without a model: scrub, `values`, `stats` and `summary` work on the
+            recorded steps.
+
+        Raises:
+            ValueError: If `logdir` is not a run folder, or was written by a newer version.
+
+        Example:
+
+        >>> viewer = TensorViewer.follow("runs/mnist")   # while `train.py` runs
+        >>> viewer.epochs
+        [0, 1, 2]
+        """
+        import threading
+
+        if not poll_seconds > 0:
+            raise ValueError(
+                f"TensorViewer.follow received poll_seconds={poll_seconds!r}; it must be > 0, "
+                "e.g. `poll_seconds=0.25`."
+            )
+        viewer = cls._open_run(logdir, budget_mb)
+        viewer._follow_stop = threading.Event()
+        viewer._follower = threading.Thread(
+            target=viewer._follow_loop,
+            args=(poll_seconds,),
+            name=f"kerasviz-follow-{viewer._run.logdir}",
+            daemon=True,
+        )
+        viewer._set_state("live", f"Following the run in {viewer._run.logdir}.")
+        viewer._follower.start()
+        return viewer
+
+    @classmethod
+    def _open_run(cls, logdir: str, budget_mb: float) -> TensorViewer:
+        from . import runlog
+
+        reader = runlog.RunReader(logdir)
+        manifest = reader.manifest
+        bins, max_values, budget_bytes = _check_settings(
+            int(manifest.get("bins", DEFAULT_BINS)),
+            int(manifest.get("max_values", DEFAULT_MAX_VALUES)),
+            budget_mb,
+        )
+        viewer = cls._from_history(
+            History(budget_bytes),
+            catalog=[dict(info) for info in manifest["layers"]],
+            probe_info=probe_info(reader.probe),
+            bins=bins,
+            max_values=max_values,
+        )
+        viewer._run = reader
+        viewer._ingest_run()
+        return viewer
+
+    def _ingest_run(self) -> int:
+        """Add the run's new steps to the history and send them; returns how many."""
+        records = self._run.poll()
+        for record in records:
+            # A step thinned in the folder already comes without full arrays, and stays so.
+            self._keep_and_send(record.step, record.arrays or None, record.snapshots)
+        return len(records)
+
+    def _follow_loop(self, poll_seconds: float) -> None:
+        """Poll the run folder until the widget is closed; an error is shown, polling goes on."""
+        stop = self._follow_stop
+        shown = ""
+        while not stop.wait(poll_seconds):
+            if self.comm is None:  # the widget was closed
+                break
+            try:
+                self._ingest_run()
+                if shown:
+                    shown = ""
+                    self._set_state("live", f"Following the run in {self._run.logdir}.")
+            except Exception as exc:  # noqa: BLE001 - keep following; show what went wrong
+                message = f"Could not read the run in {self._run.logdir}: {exc}"
+                if message != shown:
+                    shown = message
+                    self._set_state("error", message)

@@ -209,7 +209,7 @@ def test_a_loaded_viewer_cannot_record(trained, tmp_path):
     path = tmp_path / "run.npz"
     viewer.save(path)
     loaded = TensorViewer.load(path)
-    with pytest.raises(RuntimeError, match=r"snapshot\(\) needs a model.*loaded from a file"):
+    with pytest.raises(RuntimeError, match=r"snapshot\(\) needs a model.*saved history"):
         loaded.snapshot()
     with pytest.raises(RuntimeError, match=r"callback\(\) needs a model"):
         loaded.callback()

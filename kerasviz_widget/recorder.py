@@ -1,0 +1,339 @@
+"""`Recorder`: record a training run to a folder from a script, for a notebook to follow.
+
+The Recorder is a Keras callback with the same recording semantics as `viewer.callback()` (epoch 0
+before training, every epoch, optionally every N batches with fractional labels, throttled, a
+failure warned once and never stopping training), but instead of a widget it writes a run folder
+(see `runlog`). It imports no Jupyter package, so it runs in plain scripts, on remote machines and
+under `tf.distribute`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import runlog
+from .callback import MAX_OVERHEAD, ViewerCallback
+from .extract import Extractor, check_probe
+from .history import Step
+from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
+
+
+def _label(epoch: float) -> float | int:
+    return int(epoch) if float(epoch).is_integer() else float(epoch)
+
+
+def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in (logs or {}).items():
+        with contextlib.suppress(Exception):
+            array = np.asarray(value)
+            if array.size == 1 and array.dtype.kind in "biuf":
+                out[str(key)] = float(array.reshape(()))
+    return out
+
+
+def _probe_info(probe: Any) -> dict[str, Any]:
+    if isinstance(probe, dict):
+        arrays = [np.asarray(v) for v in probe.values()]
+    elif isinstance(probe, (list, tuple)):
+        arrays = [np.asarray(v) for v in probe]
+    else:
+        arrays = [np.asarray(probe)]
+    return {"n": int(arrays[0].shape[0]), "input_shapes": [list(a.shape) for a in arrays]}
+
+
+def is_chief(model: Any = None) -> tuple[bool, str | None]:
+    """Whether this process should write, and its task name under a multi-worker cluster.
+
+    Under `MultiWorkerMirroredStrategy` only the chief writes (the task `chief`, or `worker` 0 when
+    the cluster has no `chief`), as Keras' own checkpoint callbacks do. Any other strategy, and no
+    strategy, writes.
+    """
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    cluster = config.get("cluster") or {}
+    strategy = getattr(model, "distribute_strategy", None)
+    extended = getattr(strategy, "extended", None)
+    if extended is not None and hasattr(extended, "should_checkpoint"):
+        chief = bool(extended.should_checkpoint)
+    elif task:
+        kind, index = task.get("type"), int(task.get("index", 0))
+        chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    else:
+        chief = True
+    name = f"{task['type']}:{task.get('index', 0)}" if task.get("type") else None
+    return chief, name
+
+
+class _RunSink:
+    """What `ViewerCallback` drives, writing to a run folder instead of a widget."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._last_record_seconds = 0.0
+        # A recorder writes on the training thread: no worker time to count, nothing to flush.
+        self._worker_seconds = 0.0
+        self._last_worker_seconds = 0.0
+        self._warned = False
+
+    @property
+    def epochs(self) -> list[float | int]:
+        writer = self.recorder._writer
+        return writer.epochs if writer is not None else []
+
+    def _set_state(self, state: str, message: str = "", skipped: int = 0) -> None:
+        pass
+
+    def _begin_run(self) -> None:
+        self._warned = False
+
+    def _end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
+        with contextlib.suppress(Exception):
+            self.recorder._flush()
+
+    def _flush(self) -> None:
+        pass
+
+    def _report_failures(self) -> None:
+        pass  # `_record` warns at once: it runs on the training thread
+
+    def _record(
+        self,
+        *,
+        epoch: float,
+        batch: int | None = None,
+        logs: dict[str, Any] | None = None,
+        raise_errors: bool = False,
+        background: bool = False,
+    ) -> None:
+        start = time.perf_counter()
+        try:
+            self.recorder._record(_label(epoch), batch, logs)
+        except Exception as exc:
+            if raise_errors:
+                raise
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"kerasviz_widget.Recorder could not record epoch {_label(epoch)}: "
+                    f"{type(exc).__name__}: {exc} Training goes on; the recorder keeps trying at "
+                    "the next step.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        finally:
+            self._last_record_seconds = time.perf_counter() - start
+
+
+class Recorder(ViewerCallback):
+    """A Keras callback that records a run to a folder, for a notebook to follow or load.
+
+    Use it in a training script, which may run on another machine, for hours, or under
+    `tf.distribute`. Like a viewer and its callback, it records the watched layers' outputs on
+    `probe` before training (epoch 0, when the recorder is made), after every epoch and, with `every_n_batches`, every that many
+    batches (fractional labels: `1.5` is halfway through the second epoch), with the training logs.
+    Each step goes to its own file in `logdir`, written atomically, so a reader never sees half a
+    step and a script killed at any moment leaves a run that loads. Full-precision arrays are kept
+    within `budget_mb`; past it, older steps keep only their statistics, histograms and display
+    arrays, thinned evenly like the in-memory history (first and last step always kept).
+
+    In a notebook, `TensorViewer.follow(logdir)` shows the run and streams new steps as they are
+    written; `TensorViewer.load(logdir)` opens a finished run.
+
+    Under `MultiWorkerMirroredStrategy` only the chief writes; the other workers' recorders do
+    nothing. A recorder failure never stops training: it is warned once per `fit`.
+
+    Args:
+        model: A built Keras 3 model.
+        probe: A small batch of model inputs, e.g. `x_val[:16]`.
+        logdir: The run folder, created if missing; any path `tf.io.gfile` opens (a local folder,
+            `gs://bucket/run`, ...). It must not hold another run.
+        layers: Ids of the layers to record. Defaults to `None`, every layer.
+        every_n_batches: Also record every this many training batches. Defaults to `None`, epoch
+            ends only.
+        budget_mb: Most megabytes of full-precision arrays kept in the folder. Defaults to `512`.
+        bins: Histogram bins. Defaults to `64`.
+        max_values: Most values per display array. Defaults to `262_144`.
+        tensorboard: Also write each watched layer's activation histogram with
+            `tf.summary.histogram` to `logdir/tensorboard`, for `tensorboard --logdir`. Epoch ends
+            are written as `activations/<layer>` at step `epoch`; per-batch steps as
+            `batch_activations/<layer>` at the optimizer's iteration count. Defaults to `False`.
+
+    Raises:
+        ValueError: If the probe does not match the model, a layer id is unknown, an argument is
+            out of range, or `logdir` already holds a run.
+        RuntimeError: If another recorder is writing to `logdir`.
+
+    Example:
+
+    >>> recorder = Recorder(model, x_val[:16], "runs/mnist", every_n_batches=100)
+    >>> model.fit(x, y, epochs=20, callbacks=[recorder])
+    >>> recorder.close()   # or let the process end
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        probe: Any,
+        logdir: str | os.PathLike[str],
+        *,
+        layers: Sequence[str] | None = None,
+        every_n_batches: int | None = None,
+        budget_mb: float = 512,
+        bins: int = DEFAULT_BINS,
+        max_values: int = DEFAULT_MAX_VALUES,
+        tensorboard: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(f"Recorder got an unexpected keyword argument {next(iter(kwargs))!r}")
+        if every_n_batches is not None and (
+            isinstance(every_n_batches, bool)
+            or not isinstance(every_n_batches, int)
+            or every_n_batches < 1
+        ):
+            raise ValueError(
+                f"Recorder received every_n_batches={every_n_batches!r}; it must be a positive "
+                "integer, e.g. `every_n_batches=100`, or `None` to record only at epoch ends."
+            )
+        if bins < 2:
+            raise ValueError(f"Recorder received bins={bins}; it must be an integer >= 2.")
+        if max_values < 1:
+            raise ValueError(f"Recorder received max_values={max_values}; it must be >= 1.")
+        if not budget_mb > 0:
+            raise ValueError(
+                f"Recorder received budget_mb={budget_mb}; it must be > 0, e.g. `budget_mb=512`."
+            )
+        super().__init__(_RunSink(self), every_n_batches, max_overhead=MAX_OVERHEAD)
+        if every_n_batches is None:
+            # No batch hook at all: Keras then keeps its asynchronous batch dispatch.
+            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
+        self.logdir = os.fspath(logdir)
+        self._probe = check_probe(model, probe)
+        self._extractor = Extractor(model, layers)
+        self._watched = model
+        self._bins = int(bins)
+        self._max_values = int(max_values)
+        self._tensorboard = bool(tensorboard)
+        self._tb_writer: Any = None
+        self.chief, self.task = is_chief(model)
+        """Whether this process writes (`False` on the non-chief workers of a cluster)."""
+        self._writer: runlog.RunWriter | None = None
+        if self.chief:
+            manifest = {
+                "model": str(getattr(model, "name", "")),
+                "layers": [info.to_json() for info in self._extractor.layers],
+                "probe": _probe_info(self._probe),
+                "bins": self._bins,
+                "max_values": self._max_values,
+                "every_n_batches": every_n_batches,
+                "task": self.task,
+                "tensorboard": runlog.TENSORBOARD if self._tensorboard else None,
+            }
+            self._writer = runlog.RunWriter(
+                self.logdir, manifest, self._probe, int(budget_mb * 2**20)
+            )
+            # Release the lock when the recorder is collected or the interpreter exits.
+            weakref.finalize(self, self._writer.close)
+            # Like a viewer, record epoch 0 at once: the run shows the untrained model, and the
+            # extractor is traced here rather than inside `fit`.
+            self.viewer._record(epoch=0)
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def epochs(self) -> list[float | int]:
+        """Epoch labels written to the run folder, ascending; empty on non-chief workers."""
+        return self.viewer.epochs
+
+    def close(self) -> None:
+        """Finish writing: flush the TensorBoard events and release the folder's lock.
+
+        The run stays readable, and `TensorViewer.load(logdir)` opens it. Called at the end of
+        the process too, so a script needs it only to record another run in the same process.
+        """
+        with contextlib.suppress(Exception):
+            self._flush()
+            if self._tb_writer is not None:
+                self._tb_writer.close()
+        if self._writer is not None:
+            self._writer.close()
+
+    # ----------------------------------------------------------------- hooks: chief only
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.chief:
+            super().on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.chief:
+            super().on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.chief:
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.chief:
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.chief:
+            super().on_train_end(logs)
+
+    # ----------------------------------------------------------------- internals
+
+    def _record(self, label: float | int, batch: int | None, logs: dict[str, Any] | None) -> None:
+        if self._writer is None:
+            return
+        arrays = self._extractor(self._probe)
+        snaps = reduce_many(
+            arrays, epoch=label, batch=batch, bins=self._bins, max_values=self._max_values
+        )
+        step = Step(epoch=label, batch=batch, logs=_scalar_logs(logs))
+        self._writer.write(step, snaps, arrays)
+        if self._tensorboard:
+            self._write_tensorboard(label, batch, arrays)
+
+    def _write_tensorboard(
+        self, label: float | int, batch: int | None, arrays: dict[str, np.ndarray]
+    ) -> None:
+        import tensorflow as tf
+
+        if self._tb_writer is None:
+            self._tb_writer = tf.summary.create_file_writer(
+                runlog.join(self.logdir, runlog.TENSORBOARD)
+            )
+        if batch is None and float(label).is_integer():
+            prefix, step = "activations", int(label)
+        else:
+            optimizer = getattr(self.model or self._watched, "optimizer", None)
+            iterations = getattr(optimizer, "iterations", None)
+            prefix, step = "batch_activations", int(iterations) if iterations is not None else 0
+        with self._tb_writer.as_default():
+            for lid, array in arrays.items():
+                tf.summary.histogram(
+                    f"{prefix}/{tensorboard_tag(lid)}", array, step=step, buckets=self._bins
+                )
+
+    def _flush(self) -> None:
+        if self._tb_writer is not None:
+            self._tb_writer.flush()
+
+
+def tensorboard_tag(layer_id: str) -> str:
+    """The TensorBoard tag suffix of a layer id (`:` becomes `_`; nested ids keep their `/`)."""
+    return layer_id.replace(":", "_")
+
+
+__all__ = ["Recorder"]
