@@ -32,16 +32,17 @@ _TIMES: dict[str, tuple[float, float, int]] = {}
 @pytest.fixture(scope="module", autouse=True)
 def time_report(request):
     yield
-    if not _TIMES:
-        return
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if not _TIMES or reporter is None or capture is None:
         return
-    reporter.write_line("")
-    reporter.write_line("notebook run times (s): total, slowest cell")
+    lines = ["", "notebook run times (s): total, slowest cell"]
     for name, (total, slowest, cell) in sorted(_TIMES.items(), key=lambda kv: -kv[1][0]):
-        reporter.write_line(f"  {name:28s} {total:6.1f}  {slowest:6.1f} (cell {cell})")
-    reporter.write_line(f"  {'all notebooks':28s} {sum(t[0] for t in _TIMES.values()):6.1f}")
+        lines.append(f"  {name:24s} {total:6.1f}  {slowest:6.1f} (code cell {cell})")
+    lines.append(f"  {'all notebooks':24s} {sum(t[0] for t in _TIMES.values()):6.1f}")
+    with capture.global_and_fixture_disabled():  # print past pytest's output capture
+        for line in lines:
+            reporter.write_line(line)
 
 
 def _cell_seconds(cell: nbformat.NotebookNode) -> float:
