@@ -48,9 +48,11 @@ class ViewerCallback(keras.callbacks.Callback):
 
     Example:
 
+    ```python
     >>> model.fit(x, y, epochs=5, callbacks=[viewer.callback(every_n_batches=10)])
     >>> viewer.epochs[:3]
     [0, 0.25, 0.5]
+    ```
     """
 
     def __init__(
