@@ -6,7 +6,7 @@ For each model, on one probe, in one run (median of repeats, after a warm-up cal
 2. the cached `Extractor` returning every layer's output as NumPy;
 3. a full snapshot: extraction plus statistics, 64-bin histogram and display array of every
    layer, (a) through the reference `snapshot.reduce_array` one layer after another and (b)
-   through `fastreduce.reduce_many`;
+   through `snapshot.reduce_many` (the path the viewer uses);
 4. `keract.get_activations` (extra `bench`), or what happens when it fails;
 5. the per-layer sub-model approach (`keras.Model(model.inputs, layer.output).predict` for
    every layer); on the large models a subset of layers is timed and extrapolated linearly.
@@ -34,8 +34,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from kerasviz_widget.extract import Extractor  # noqa: E402
-from kerasviz_widget.fastreduce import reduce_many  # noqa: E402
-from kerasviz_widget.snapshot import reduce_array  # noqa: E402
+from kerasviz_widget.snapshot import reduce_array, reduce_many  # noqa: E402
 
 
 def small_cnn() -> keras.Model:
@@ -136,7 +135,7 @@ def bench_model(name: str, spec) -> dict:
             ("(1) forward pass `predict_on_batch`", forward, ""),
             ("(2) cached extractor, every output to NumPy", extract, ""),
             ("(3a) full snapshot, reference reductions", ref_reduce, "`snapshot.reduce_array`"),
-            ("(3b) full snapshot, `fastreduce.reduce_many`", fast_reduce, "parallel threads"),
+            ("(3b) full snapshot, `snapshot.reduce_many`", fast_reduce, "parallel threads"),
             ("     reductions alone, `reduce_many`", only_fast, "of (3b)"),
             ("(4) `keract.get_activations`", keract_s, keract_note),
             ("(5) per-layer sub-model", sub_s, sub_note),

@@ -58,11 +58,14 @@ function createModel(traits) {{
   let rendered = false;
   const model = {{
     get: (name) => traits[name],
+    // Like Backbone's: `set(name, value)` or `set({{name: value, ...}})`; every attribute is
+    // set before any change event fires.
     set(name, value) {{
-      if (traits[name] === value) return;
-      traits[name] = value;
-      emit(`change:${{name}}`, model, value);
-      emit("change", model);
+      const attrs = typeof name === "object" ? name : {{ [name]: value }};
+      const changed = Object.keys(attrs).filter((k) => traits[k] !== attrs[k]);
+      for (const k of changed) traits[k] = attrs[k];
+      for (const k of changed) emit(`change:${{k}}`, model, traits[k]);
+      if (changed.length) emit("change", model);
     }},
     on(event, cb) {{
       if (!listeners.has(event)) listeners.set(event, new Set());

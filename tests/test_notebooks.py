@@ -25,6 +25,7 @@ RECIPES = [
     "custom_training_loop",
     "dead_relu",
     "vanishing_activations",
+    "script_and_notebook",
 ]
 _TIMES: dict[str, tuple[float, float, int]] = {}
 
