@@ -139,6 +139,18 @@ def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
+# The timeline's key, as fixed text (bqplot's own legend lands on the axis labels when the figure
+# is laid out before its width is known).
+_TIMELINE_LEGEND = (
+    '<span style="font-size: 12px; color: var(--jp-ui-font-color1, #333)">'
+    '<span style="color: #4c72b0">&#9473; mean &#177; std</span> &nbsp; '
+    '<span style="color: #8c8c8c">&#9476; zero fraction (0&#8211;1)</span> &nbsp; '
+    '<span style="color: #dd8452">&#9473; loss</span> &nbsp; '
+    '<span style="color: #c44e52">&#9473; val_loss</span> &nbsp; '
+    '<span style="color: #e0a800">&#9475; epoch shown</span></span>'
+)
+
+
 def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
     """The histogram and timeline figures, and the bqplot models the front-end drives.
 
@@ -147,7 +159,7 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
     """
     margin = {"top": 30, "bottom": 40, "left": 56, "right": 56}
     layout = {"width": "50%", "min_width": "280px", "height": "230px"}
-    hx, hy, hlog = bqplot.LinearScale(), bqplot.LinearScale(), bqplot.LogScale()
+    hx, hy = bqplot.LinearScale(), bqplot.LinearScale()
     bars = bqplot.Bars(
         x=np.linspace(0.0, 1.0, bins),
         y=np.zeros(bins),
@@ -156,7 +168,7 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         colors=["#4c72b0"],
         stroke_width=0,
     )
-    hist_y_axis = bqplot.Axis(scale=hy, orientation="vertical", side="left", label="count")
+    hist_y_axis = bqplot.Axis(scale=hy, side="left", label="count")
     hist_fig = bqplot.Figure(
         marks=[bars],
         axes=[bqplot.Axis(scale=hx, label="value", num_ticks=5), hist_y_axis],
@@ -186,7 +198,6 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         scales={"x": tx, "y": ty},
         colors=["#4c72b0"],
         labels=["mean ± std"],
-        display_legend=True,
     )
     zero = bqplot.Lines(
         x=empty,
@@ -195,7 +206,6 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         colors=["#8c8c8c"],
         line_style="dashed",
         labels=["zero fraction (0–1)"],
-        display_legend=True,
     )
     loss = bqplot.Lines(
         x=empty,
@@ -203,7 +213,6 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         scales={"x": tx, "y": tloss},
         colors=["#dd8452", "#c44e52"],
         labels=["loss", "val_loss"],
-        display_legend=True,
     )
     cursor = bqplot.Lines(
         x=[0.0, 0.0],
@@ -224,31 +233,23 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         selected_style={},
         unselected_style={},
     )
+    tl_x_axis = bqplot.Axis(scale=tx, label="epoch")
     timeline_fig = bqplot.Figure(
         marks=[band, zero, loss, mean, cursor, hit],
         axes=[
-            bqplot.Axis(scale=tx, label="epoch"),
-            bqplot.Axis(scale=ty, orientation="vertical", side="left", label="activation"),
-            bqplot.Axis(
-                scale=tloss,
-                orientation="vertical",
-                side="right",
-                label="loss",
-                grid_lines="none",
-            ),
+            tl_x_axis,
+            bqplot.Axis(scale=ty, side="left", label="activation"),
+            bqplot.Axis(scale=tloss, side="right", label="loss", grid_lines="none"),
         ],
         title="timeline (click a point to jump)",
         layout=ipywidgets.Layout(**layout),
         fig_margin=margin,
-        legend_location="top-right",
-        legend_style={"fill-opacity": 0.7, "stroke-width": 0},
         min_aspect_ratio=0.01,
         max_aspect_ratio=100,
     )
     parts = {
         "bars": bars,
         "hist_y": hy,
-        "hist_log": hlog,
         "hist_y_axis": hist_y_axis,
         "band": band,
         "mean": mean,
@@ -256,6 +257,7 @@ def _figures(bins: int) -> tuple[bqplot.Figure, bqplot.Figure, dict[str, Any]]:
         "loss": loss,
         "cursor": cursor,
         "tl_x": tx,
+        "tl_x_axis": tl_x_axis,
         "tl_y": ty,
         "tl_loss": tloss,
         "hit": hit,
@@ -388,7 +390,8 @@ class TensorViewer(ipywidgets.VBox):
         plots = ipywidgets.HBox(
             [hist_fig, timeline_fig], layout=ipywidgets.Layout(width="100%", overflow="hidden")
         )
-        super().__init__(children=[self._canvas, plots], _dom_classes=["kerasviz-viewer"])
+        legend = ipywidgets.HTML(_TIMELINE_LEGEND, layout=ipywidgets.Layout(margin="0 0 0 50%"))
+        super().__init__(children=[self._canvas, plots, legend], _dom_classes=["kerasviz-viewer"])
 
     # ----------------------------------------------------------------- public API
 

@@ -64,6 +64,21 @@ def test_live_fit_heatmap_histogram_and_slider(lab, page):
     assert sum(h > 0 for h in heights) >= 2, "the histogram has no bars"
     screenshot(page, "screenshot.png", element=page.locator(".kerasviz-viewer"), docs=True)
 
+    page.check(".kv-log-y")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.bqplot text')]"
+        ".some(t => t.textContent === 'log10(1 + count)')"
+    )
+    page.wait_for_timeout(300)
+    log_heights = [
+        float(h or 0) for h in bars.evaluate_all("rs => rs.map(r => r.getAttribute('height'))")
+    ]
+    assert log_heights != heights, "log-y did not redraw the histogram"
+    # On a log scale the small bins grow relative to the tallest one.
+    small = min(h for h in heights if h > 0) / max(heights)
+    assert min(h for h in log_heights if h > 0) / max(log_heights) > small
+    page.uncheck(".kv-log-y")
+
     set_range(page, ".kv-epoch", 0)
     page.wait_for_function("() => document.querySelector('.kv-heatmap').dataset.epoch === '0'")
     first = canvas_signature(page)

@@ -348,3 +348,13 @@ export function histogramBars(hist) {
   }
   return { x, y };
 }
+
+/** Whole-epoch tick values from `first` to `last`, at most about 10 of them. */
+export function epochTicks(first, last) {
+  const lo = Math.ceil(first);
+  const hi = Math.floor(Math.max(last, first + 1));
+  const step = Math.max(1, Math.ceil((hi - lo) / 10));
+  const ticks = [];
+  for (let e = lo; e <= hi; e += step) ticks.push(e);
+  return Float64Array.from(ticks);
+}

@@ -16,6 +16,7 @@ import {
   originalIndex,
   axisNames,
   fitSize,
+  epochTicks,
 } from "./heatmap.js";
 
 // One store per widget model, shared by all its views; keyed by the model's viewer id
@@ -437,7 +438,7 @@ export default {
     }
 
     function drawHistogram(snap) {
-      const { bars, hist_y: linear, hist_log: log, hist_y_axis: axis } = parts;
+      const { bars, hist_y_axis: axis } = parts;
       const logY = model.get("log_y");
       if (drawnHist === snap.hist && drawnLogY === logY) return;
       drawnHist = snap.hist;
@@ -446,20 +447,11 @@ export default {
       if (scales.x && typeof scales.x.set === "function") {
         put("x scale", scales.x, { min: snap.hist.lo, max: snap.hist.hi });
       }
-      if (logY) {
-        // Empty bins sit at the base (0.5): they show no bar on the log scale.
-        let top = 1;
-        for (let i = 0; i < y.length; i++) {
-          top = Math.max(top, y[i]);
-          if (y[i] < 0.5) y[i] = 0.5;
-        }
-        put("log", log, { min: 0.5, max: top * 1.5 });
-      }
-      // Swap the y scale only on a change of mode: re-setting the same scales rebuilds them.
-      if (drawnLogY !== logY && (drawnLogY !== null || logY) && log && linear) {
-        put("bars", bars, "scales", { ...scales, y: logY ? log : linear });
-        put("axis", axis, { scale: logY ? log : linear, label: logY ? "count (log)" : "count" });
-        put("bars", bars, "base", logY ? 0.5 : 0);
+      // Log counts are drawn as log10(1 + count) on the linear scale: swapping a mark's scale
+      // from the browser does not redraw bqplot's axis reliably, and empty bins stay at 0.
+      if (logY) for (let i = 0; i < y.length; i++) y[i] = Math.log10(1 + y[i]);
+      if (drawnLogY !== logY && axis) {
+        put("axis", axis, "label", logY ? "log10(1 + count)" : "count");
       }
       drawnLogY = logY;
       put("bars", bars, { x, y });
@@ -491,10 +483,12 @@ export default {
         const upper = s.mean.map((m, i) => m + s.std[i]);
         const epochs = Float64Array.from(store.state.steps, (st) => st.epoch);
         const last = epochs.length ? epochs[epochs.length - 1] : 1;
-        put("tx", tx, { min: epochs.length ? epochs[0] : 0, max: Math.max(last, 1) });
-        if (ty && s.epochs.length < 2)
-          put("ty", ty, domain([lower, upper].map((a) => a.filter(Number.isFinite))));
-        else put("ty", ty, { min: null, max: null });
+        const first = epochs.length ? epochs[0] : 0;
+        put("tx", tx, { min: first, max: Math.max(last, 1) });
+        if (parts.tl_x_axis)
+          put("epoch ticks", parts.tl_x_axis, "tick_values", epochTicks(first, last));
+        // Explicit domains always: bqplot does not widen a domain once it was set explicitly.
+        put("ty", ty, domain([lower, upper].map((a) => a.filter(Number.isFinite))));
         put("band", band, { x: s.epochs, y: [lower, upper] });
         put("mean", mean, { x: s.epochs, y: s.mean });
         put("zero", zero, { x: s.epochs, y: s.zero });
@@ -502,8 +496,7 @@ export default {
         if (loss) {
           const l = store.logSeries("loss");
           const v = store.logSeries("val_loss");
-          if (l.values.length < 2) put("tloss", tloss, domain([l.values, v.values]));
-          else put("tloss", tloss, { min: null, max: null });
+          put("tloss", tloss, domain([l.values, v.values].map((a) => a.filter(Number.isFinite))));
           if (v.values.length === l.values.length && v.values.length) {
             put("loss", loss, {
               x: l.epochs,

@@ -155,3 +155,12 @@ test("paint is exact at the ends and clamps outside [lo, hi]", () => {
   assert.deepEqual(rgb(2), [...table.slice(255 * 3)]);
   assert.deepEqual(rgb(3), [...table.slice(255 * 3)]);
 });
+
+test("epoch ticks are whole epochs, about ten at most", async () => {
+  const { epochTicks } = await import("../src/heatmap.js");
+  assert.deepEqual([...epochTicks(0, 3)], [0, 1, 2, 3]);
+  assert.deepEqual([...epochTicks(0, 2.5)], [0, 1, 2]);
+  assert.deepEqual([...epochTicks(0, 0)], [0, 1]);
+  const many = epochTicks(0, 100);
+  assert.ok(many.length <= 11 && many.every((e) => Number.isInteger(e)), `${many}`);
+});
