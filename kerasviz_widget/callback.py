@@ -79,6 +79,9 @@ class ViewerCallback(keras.callbacks.Callback):
                 f"ViewerCallback received max_overhead={max_overhead!r}; it must be in (0, 1], "
                 "e.g. `0.05` for 5% of training time."
             )
+        if every_n_batches is None:
+            # No batch hook at all: Keras then keeps dispatching batch callbacks asynchronously.
+            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
         self.viewer = viewer
         self.every_n_batches = every_n_batches
         self.max_overhead = float(max_overhead)

@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
 from . import runlog
@@ -215,12 +214,9 @@ class Recorder(ViewerCallback):
                 f"Recorder received budget_mb={budget_mb}; it must be > 0, e.g. `budget_mb=512`."
             )
         super().__init__(_RunSink(self), every_n_batches, max_overhead=MAX_OVERHEAD)
-        if every_n_batches is None:
-            # No batch hook at all: Keras then keeps its asynchronous batch dispatch.
-            self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
         self.logdir = os.fspath(logdir)
         self._probe = check_probe(model, probe)
-        self._extractor = Extractor(model, layers)
+        self._extractor = Extractor(model, layers, probe=self._probe)
         self._watched = model
         self._bins = int(bins)
         self._max_values = int(max_values)

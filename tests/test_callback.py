@@ -466,3 +466,13 @@ def test_keyboard_interrupt_inside_a_snapshot_leaves_no_partial_step(cnn, data):
     assert viewer.epochs == [0, 1]
     assert viewer._history.kept_epochs == [0, 1]
     assert sorted({s.epoch for s in viewer._history.snapshots()}) == [0, 1]
+
+
+def test_epoch_only_callback_has_no_batch_hook(cnn, data):
+    from keras.src import utils
+
+    viewer = TensorViewer(cnn, data[0][:4])
+    # Keras dispatches batch callbacks asynchronously (on thread-safe backends) only when no
+    # callback implements a batch hook; it tells by this marker.
+    assert utils.is_default(viewer.callback().on_train_batch_end)
+    assert not utils.is_default(viewer.callback(every_n_batches=5).on_train_batch_end)
