@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from .callback import MAX_OVERHEAD, ViewerCallback
 from .extract import Extractor, check_probe
 from .history import Step
 from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
+from .worker import Worker
 
 
 def _label(epoch: float) -> float | int:
@@ -80,10 +81,19 @@ class _RunSink:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self._last_record_seconds = 0.0
-        # A recorder writes on the training thread: no worker time to count, nothing to flush.
-        self._worker_seconds = 0.0
-        self._last_worker_seconds = 0.0
+        # During `fit` the probe is evaluated on the training thread; reducing and writing the
+        # step run on this worker, in parallel with training.
+        self._worker = Worker("kerasviz-recorder")
+        self._failures: list[str] = []
         self._warned = False
+
+    @property
+    def _worker_seconds(self) -> float:
+        return self._worker.seconds
+
+    @property
+    def _last_worker_seconds(self) -> float:
+        return self._worker.last_seconds
 
     @property
     def epochs(self) -> list[float | int]:
@@ -97,14 +107,29 @@ class _RunSink:
         self._warned = False
 
     def _end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
+        self._flush()
+        self._report_failures()
         with contextlib.suppress(Exception):
             self.recorder._flush()
 
     def _flush(self) -> None:
-        pass
+        self._worker.join()
+
+    def _fail(self, label: float | int, exc: BaseException) -> None:
+        self._failures.append(
+            f"kerasviz_widget.Recorder could not record epoch {label}: {type(exc).__name__}: {exc}"
+        )
 
     def _report_failures(self) -> None:
-        pass  # `_record` warns at once: it runs on the training thread
+        """Warn, on the training thread, about the first failure of this run."""
+        failures, self._failures = self._failures, []
+        if failures and not self._warned:
+            self._warned = True
+            warnings.warn(
+                failures[0] + " Training goes on; the recorder keeps trying at the next step.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _record(
         self,
@@ -116,20 +141,18 @@ class _RunSink:
         background: bool = False,
     ) -> None:
         start = time.perf_counter()
+        label = _label(epoch)
         try:
-            self.recorder._record(_label(epoch), batch, logs)
+            write = self.recorder._prepare(label, batch, logs)
+            if background:
+                self._worker.submit(write, lambda exc: self._fail(label, exc))
+            else:
+                write()
         except Exception as exc:
             if raise_errors:
                 raise
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"kerasviz_widget.Recorder could not record epoch {_label(epoch)}: "
-                    f"{type(exc).__name__}: {exc} Training goes on; the recorder keeps trying at "
-                    "the next step.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+            self._fail(label, exc)
+            self._report_failures()
         finally:
             self._last_record_seconds = time.perf_counter() - start
 
@@ -258,6 +281,7 @@ class Recorder(ViewerCallback):
         The run stays readable, and `TensorViewer.load(logdir)` opens it. Called at the end of
         the process too, so a script needs it only to record another run in the same process.
         """
+        self.viewer._flush()  # steps still being written by the worker
         with contextlib.suppress(Exception):
             self._flush()
             if self._tb_writer is not None:
@@ -289,33 +313,41 @@ class Recorder(ViewerCallback):
 
     # ----------------------------------------------------------------- internals
 
-    def _record(self, label: float | int, batch: int | None, logs: dict[str, Any] | None) -> None:
+    def _prepare(
+        self, label: float | int, batch: int | None, logs: dict[str, Any] | None
+    ) -> Callable[[], None]:
+        """Evaluate the probe now; returns the rest of the step (reduce, write), to run later."""
         if self._writer is None:
-            return
+            return lambda: None
         arrays = self._extractor(self._probe)
-        snaps = reduce_many(
-            arrays, epoch=label, batch=batch, bins=self._bins, max_values=self._max_values
-        )
         step = Step(epoch=label, batch=batch, logs=_scalar_logs(logs))
-        self._writer.write(step, snaps, arrays)
-        if self._tensorboard:
-            self._write_tensorboard(label, batch, arrays)
+        tb_step = self._tensorboard_step(label, batch) if self._tensorboard else None
 
-    def _write_tensorboard(
-        self, label: float | int, batch: int | None, arrays: dict[str, np.ndarray]
-    ) -> None:
+        def write() -> None:
+            snaps = reduce_many(
+                arrays, epoch=label, batch=batch, bins=self._bins, max_values=self._max_values
+            )
+            self._writer.write(step, snaps, arrays)
+            if tb_step is not None:
+                self._write_tensorboard(*tb_step, arrays)
+
+        return write
+
+    def _tensorboard_step(self, label: float | int, batch: int | None) -> tuple[str, int]:
+        """The TensorBoard tag prefix and step of a recorded step, read at recording time."""
+        if batch is None and float(label).is_integer():
+            return "activations", int(label)
+        optimizer = getattr(self.model or self._watched, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        return "batch_activations", int(iterations) if iterations is not None else 0
+
+    def _write_tensorboard(self, prefix: str, step: int, arrays: dict[str, np.ndarray]) -> None:
         import tensorflow as tf
 
         if self._tb_writer is None:
             self._tb_writer = tf.summary.create_file_writer(
                 runlog.join(self.logdir, runlog.TENSORBOARD)
             )
-        if batch is None and float(label).is_integer():
-            prefix, step = "activations", int(label)
-        else:
-            optimizer = getattr(self.model or self._watched, "optimizer", None)
-            iterations = getattr(optimizer, "iterations", None)
-            prefix, step = "batch_activations", int(iterations) if iterations is not None else 0
         with self._tb_writer.as_default():
             for lid, array in arrays.items():
                 tf.summary.histogram(

@@ -7,7 +7,6 @@ import math
 import numbers
 import os
 import pathlib
-import queue
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from .callback import ViewerCallback
 from .extract import Extractor, check_probe, probe_info, unknown_layer_error
 from .history import History, Step
 from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, reduce_many
+from .worker import Worker
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -372,9 +372,7 @@ class TensorViewer(ipywidgets.VBox):
         self._running = False
         self._last_record_seconds = 0.0
         self._background = True  # the callback reduces and sends on a worker thread
-        self._queue: queue.Queue | None = None
-        self._worker_seconds = 0.0  # total time of the worker thread's jobs
-        self._last_worker_seconds = 0.0
+        self._worker = Worker("kerasviz-viewer")
         self._failures: list[str] = []
 
         hist_fig, timeline_fig, parts = _figures(self._bins)
@@ -833,7 +831,9 @@ class TensorViewer(ipywidgets.VBox):
             arrays = self._extractor(self._probe)
             step = Step(epoch=label, batch=batch, logs=_scalar_logs(logs))
             if background and self._background:
-                self._worker_queue().put((step, arrays))
+                self._worker.submit(
+                    lambda: self._commit(step, arrays), lambda exc: self._fail(step.epoch, exc)
+                )
                 return
             self._commit(step, arrays)
         except Exception as exc:
@@ -882,32 +882,18 @@ class TensorViewer(ipywidgets.VBox):
                 stacklevel=4,
             )
 
-    def _worker_queue(self) -> queue.Queue:
-        if self._queue is None:
-            self._queue = queue.Queue()
-            threading.Thread(
-                target=self._work, args=(self._queue,), name="kerasviz-recorder", daemon=True
-            ).start()
-        return self._queue
+    @property
+    def _worker_seconds(self) -> float:
+        """Total time of the worker thread's jobs (the callback's throttle counts it)."""
+        return self._worker.seconds
 
-    def _work(self, jobs: queue.Queue) -> None:
-        while True:
-            step, arrays = jobs.get()
-            t0 = time.perf_counter()
-            try:
-                self._commit(step, arrays)
-            except Exception as exc:
-                self._fail(step.epoch, exc)
-            finally:
-                # The throttle counts the worker's time too (it shares the CPU with training).
-                self._last_worker_seconds = time.perf_counter() - t0
-                self._worker_seconds += self._last_worker_seconds
-                jobs.task_done()
+    @property
+    def _last_worker_seconds(self) -> float:
+        return self._worker.last_seconds
 
     def _flush(self) -> None:
         """Wait until the worker has kept and sent every step handed to it."""
-        if self._queue is not None:
-            self._queue.join()
+        self._worker.join()
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("kind") == "replay":
@@ -946,7 +932,6 @@ class TensorViewer(ipywidgets.VBox):
         >>> viewer.epochs
         [0, 1, 2]
         """
-        import threading
 
         if not poll_seconds > 0:
             raise ValueError(
