@@ -108,6 +108,7 @@ def follow_latency(x, root: str, steps: int) -> None:
         time.sleep(1.0)
         recorder.on_epoch_begin(epoch)
         recorder.on_epoch_end(epoch, {"loss": 1.0})
+        recorder.viewer._flush()  # the step is written on the recorder's worker thread
         written[float(epoch + 1)] = stamp.pending
     deadline = time.perf_counter() + 10
     while len(arrived) < steps and time.perf_counter() < deadline:
