@@ -28,34 +28,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
+
+from common import digits, digits_cnn  # noqa: E402
 
 from kerasviz_widget import Recorder, TensorViewer, runlog  # noqa: E402
-
-
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[..., None]
-    return x, data.target.astype(np.int64)
-
-
-def digits_cnn() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
-            keras.layers.MaxPooling2D(name="pool"),
-            keras.layers.Conv2D(32, 3, activation="relu", name="conv2"),
-            keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(64, activation="relu", name="hidden"),
-            keras.layers.Dense(10, activation="softmax", name="out"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 def fit_overhead(x, y, root: str, repeats: int, epochs: int) -> None:

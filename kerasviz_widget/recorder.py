@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ from .callback import MAX_OVERHEAD, ViewerCallback
 from .extract import Extractor, check_probe
 from .history import Step
 from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
-from .worker import Worker
+from .worker import FailureLog, Worker
 
 
 def _label(epoch: float) -> float | int:
@@ -84,8 +83,7 @@ class _RunSink:
         # During `fit` the probe is evaluated on the training thread; reducing and writing the
         # step run on this worker, in parallel with training.
         self._worker = Worker("kerasviz-recorder")
-        self._failures: list[str] = []
-        self._warned = False
+        self._failures = FailureLog("recorder")
 
     @property
     def _worker_seconds(self) -> float:
@@ -104,7 +102,7 @@ class _RunSink:
         pass
 
     def _begin_run(self) -> None:
-        self._warned = False
+        self._failures.new_run()
 
     def _end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
         self._flush()
@@ -116,20 +114,13 @@ class _RunSink:
         self._worker.join()
 
     def _fail(self, label: float | int, exc: BaseException) -> None:
-        self._failures.append(
+        self._failures.add(
             f"kerasviz_widget.Recorder could not record epoch {label}: {type(exc).__name__}: {exc}"
         )
 
     def _report_failures(self) -> None:
         """Warn, on the training thread, about the first failure of this run."""
-        failures, self._failures = self._failures, []
-        if failures and not self._warned:
-            self._warned = True
-            warnings.warn(
-                failures[0] + " Training goes on; the recorder keeps trying at the next step.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+        self._failures.report()
 
     def _record(
         self,

@@ -10,7 +10,6 @@ import pathlib
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ from .callback import ViewerCallback
 from .extract import Extractor, check_probe, probe_info, unknown_layer_error
 from .history import History, Step
 from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, reduce_many
-from .worker import Worker
+from .worker import FailureLog, Worker
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -367,13 +366,12 @@ class TensorViewer(ipywidgets.VBox):
         self._bins = int(bins)
         self._max_values = int(max_values)
         self._history = history
-        self._warned = False
         self._error = ""
         self._running = False
         self._last_record_seconds = 0.0
         self._background = True  # the callback reduces and sends on a worker thread
         self._worker = Worker("kerasviz-viewer")
-        self._failures: list[str] = []
+        self._failures = FailureLog("viewer")
 
         hist_fig, timeline_fig, parts = _figures(self._bins)
         layer_ids = self.layers
@@ -759,7 +757,7 @@ class TensorViewer(ipywidgets.VBox):
     def _begin_run(self) -> None:
         """A `fit` starts: forget the last run's error and watch for a run that never ends."""
         self._running = True
-        self._warned = False
+        self._failures.new_run()
         self._error = ""
         with contextlib.suppress(Exception):
             from IPython import get_ipython
@@ -869,18 +867,11 @@ class TensorViewer(ipywidgets.VBox):
         message = f"kerasviz_widget could not record epoch {label}: {type(exc).__name__}: {exc}"
         self._error = message
         self._set_state("error", message)
-        self._failures.append(message)
+        self._failures.add(message)
 
     def _report_failures(self) -> None:
         """Warn, on the training thread, about the first failure of this run."""
-        failures, self._failures = self._failures, []
-        if failures and not self._warned:
-            self._warned = True
-            warnings.warn(
-                failures[0] + " Training goes on; the viewer keeps trying at the next step.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+        self._failures.report()
 
     @property
     def _worker_seconds(self) -> float:

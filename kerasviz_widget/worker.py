@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable
 
 
@@ -54,3 +55,38 @@ class Worker:
                 self.last_seconds = time.perf_counter() - start
                 self.seconds += self.last_seconds
                 jobs.task_done()
+
+
+class FailureLog:
+    """Failures of one training run, warned about once, from the training thread.
+
+    A job on the worker thread cannot warn where the user looks (a warning raised there is not
+    attributed to the training code), so it adds its message here, and the callback reports it on
+    the training thread at the next step.
+
+    Args:
+        what: What keeps recording despite the failure, for the message, e.g. `"viewer"`.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.warned = False
+        self._pending: list[str] = []
+
+    def add(self, message: str) -> None:
+        self._pending.append(message)
+
+    def new_run(self) -> None:
+        """A new `fit` starts: its first failure is warned again."""
+        self.warned = False
+
+    def report(self) -> None:
+        """Warn about the first failure added since the last report, once per run."""
+        pending, self._pending = self._pending, []
+        if pending and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"{pending[0]} Training goes on; the {self.what} keeps trying at the next step.",
+                RuntimeWarning,
+                stacklevel=5,
+            )
