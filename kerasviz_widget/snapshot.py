@@ -221,9 +221,11 @@ def _pool_axis(a: np.ndarray, axis: int, f: int) -> np.ndarray:
     shape[axis] = -(-n // f)
     out = np.zeros(shape, dtype=np.float64)
     head = (slice(None),) * axis
-    for i in range(f):
-        part = a[(*head, slice(i, None, f))]
-        out[(*head, slice(0, part.shape[axis]))] += part
+    # A block holding +inf and -inf pools to NaN, as its mean is undefined: no warning for that.
+    with np.errstate(invalid="ignore"):
+        for i in range(f):
+            part = a[(*head, slice(i, None, f))]
+            out[(*head, slice(0, part.shape[axis]))] += part
     return out
 
 
