@@ -146,7 +146,7 @@ _TIMELINE_LEGEND = (
     '<span style="color: #8c8c8c">&#9476; zero fraction (0&#8211;1)</span> &nbsp; '
     '<span style="color: #dd8452">&#9473; loss</span> &nbsp; '
     '<span style="color: #c44e52">&#9473; val_loss</span> &nbsp; '
-    '<span style="color: #e0a800">&#9475; epoch shown</span></span>'
+    '<span style="color: #e0a800">&#9475; cursor</span></span>'
 )
 
 
