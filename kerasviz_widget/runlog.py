@@ -8,7 +8,8 @@ logdir/
   probe.npz            # the probe batch (one array per model input)
   LOCK                 # present while a Recorder writes; names its host and process id
   steps/
-    step-00000000.npz  # one file per recorded step: logs, snapshots, full arrays (if kept)
+    step-00000000.npz  # one file per recorded step, in `storage`'s one-step format (the format
+                       # `viewer.save` uses): logs, snapshots, full arrays (if kept)
     step-00000001.npz
   tensorboard/         # activation histograms for TensorBoard (with `tensorboard=True`)
 ```
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import storage
 from .history import History, Step
 from .snapshot import Snapshot
 
@@ -148,17 +150,6 @@ def _load_npz(data: bytes) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-def _json_array(obj: Any) -> np.ndarray:
-    return np.frombuffer(json.dumps(obj).encode("utf-8"), dtype=np.uint8)
-
-
-def _from_json_array(array: np.ndarray) -> Any:
-    return json.loads(array.tobytes().decode("utf-8"))
-
-
-# ------------------------------------------------------------------------------ errors
-
-
 def newer_format_error(what: str, version: Any) -> ValueError:
     return ValueError(
         f"{what} was written in run-folder format version {version}, but this kerasviz_widget "
@@ -195,63 +186,15 @@ class StepRecord:
 def encode_step(
     step: Step, snapshots: Mapping[str, Snapshot], arrays: Mapping[str, np.ndarray]
 ) -> bytes:
-    """One step (logs, every layer's snapshot, and the full arrays given) as `.npz` bytes."""
-    layers = []
-    members: dict[str, np.ndarray] = {}
-    for i, (lid, snap) in enumerate(snapshots.items()):
-        layers.append(
-            {
-                "id": lid,
-                "stats": {k: list(v) if isinstance(v, tuple) else v for k, v in snap.stats.items()},
-                "hist_lo": snap.hist_lo,
-                "hist_hi": snap.hist_hi,
-                "layout": snap.layout,
-                "values": lid in arrays,
-            }
-        )
-        members[f"counts_{i}"] = np.asarray(snap.counts)
-        members[f"display_{i}"] = np.asarray(snap.display)
-        if lid in arrays:
-            members[f"values_{i}"] = np.asarray(arrays[lid])
-    header = {
-        "format": "kerasviz_widget step",
-        "version": FORMAT_VERSION,
-        "epoch": step.epoch,
-        "batch": step.batch,
-        "logs": dict(step.logs),
-        "layers": layers,
-    }
-    members["header"] = _json_array(header)
-    return _npz_bytes(members)
+    """One step (logs, every layer's snapshot, and the full arrays given) as `.npz` bytes: the
+    one-step file format of `storage`, the same as `viewer.save` uses."""
+    return storage.step_to_bytes(step, snapshots, dict(arrays) if arrays else None)
 
 
 def decode_step(data: bytes, *, name: str = "A step file") -> StepRecord:
     """Read the bytes written by `encode_step`."""
-    members = _load_npz(data)
-    header = _from_json_array(members["header"])
-    if header.get("version", 0) > FORMAT_VERSION:
-        raise newer_format_error(name, header.get("version"))
-    step = Step(epoch=header["epoch"], batch=header["batch"], logs=dict(header["logs"]))
-    snapshots: dict[str, Snapshot] = {}
-    arrays: dict[str, np.ndarray] = {}
-    for i, layer in enumerate(header["layers"]):
-        lid = layer["id"]
-        stats = dict(layer["stats"])
-        stats["shape"] = tuple(stats["shape"])
-        snapshots[lid] = Snapshot(
-            layer=lid,
-            epoch=step.epoch,
-            batch=step.batch,
-            stats=stats,
-            hist_lo=layer["hist_lo"],
-            hist_hi=layer["hist_hi"],
-            counts=members[f"counts_{i}"],
-            display=members[f"display_{i}"],
-            layout=layer["layout"],
-        )
-        if layer["values"]:
-            arrays[lid] = members[f"values_{i}"]
-    return StepRecord(step, snapshots, arrays)
+    item = storage.step_from_bytes(data, name)
+    return StepRecord(item.step, item.snapshots, item.arrays or {})
 
 
 def step_name(index: int) -> str:

@@ -34,6 +34,7 @@ that are missing, of an unexpected dtype or shape; they never unpickle anything.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
@@ -184,11 +185,37 @@ def write_step(
         catalog: Layer catalog to record. Defaults to `None`.
         probe: Probe description to record. Defaults to `None`.
     """
+    members = _one_step_members(step, snapshots, arrays, settings, catalog, probe)
+    _write_npz_atomic(path, members)
+
+
+def _one_step_members(
+    step: Step,
+    snapshots: Mapping[str, Snapshot],
+    arrays: Mapping[str, np.ndarray] | None,
+    settings: Mapping[str, Any] | None = None,
+    catalog: Sequence[Mapping[str, Any]] | None = None,
+    probe: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
     header = _header("step", settings, catalog, probe)
     meta, members = _step_members(0, step, snapshots, arrays, has_display=True)
     header["steps"].append(meta)
     members[HEADER_KEY] = _header_array(header)
-    _write_npz_atomic(path, members)
+    return members
+
+
+def step_to_bytes(
+    step: Step,
+    snapshots: Mapping[str, Snapshot],
+    arrays: Mapping[str, np.ndarray] | None = None,
+) -> bytes:
+    """The bytes of a one-step file, as `write_step` writes it, for any filesystem.
+
+    A `Recorder` writes these through `tf.io.gfile`; `step_from_bytes` reads them back.
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, **_one_step_members(step, snapshots, arrays))
+    return buffer.getvalue()
 
 
 def write_history(
@@ -365,8 +392,24 @@ def read_history(path: str | os.PathLike[str]) -> HistoryData:
     p = pathlib.Path(path)
     if not p.exists():
         raise FileNotFoundError(f"Cannot load {str(path)!r}: there is no such file.")
+    return _read_archive(p, path)
+
+
+def step_from_bytes(data: bytes, name: str = "a step file") -> StepData:
+    """Read the bytes of a one-step file (see `step_to_bytes`); never executes anything.
+
+    Raises:
+        HistoryFileError: As `read_history`, or if the bytes do not hold exactly one step.
+    """
+    steps = _read_archive(io.BytesIO(data), name).steps
+    if len(steps) != 1:
+        raise _fail(name, f"it holds {len(steps)} steps, not one.")
+    return steps[0]
+
+
+def _read_archive(source: Any, path: Any) -> HistoryData:
     try:
-        npz = np.load(p, allow_pickle=False)
+        npz = np.load(source, allow_pickle=False)
     except _READ_ERRORS as exc:
         raise _fail(path, f"it is not a NumPy .npz archive ({exc}).") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
