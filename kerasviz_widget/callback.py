@@ -16,6 +16,19 @@ if TYPE_CHECKING:
 MAX_OVERHEAD = 0.05
 
 
+def check_every_n_batches(every_n_batches: Any, *, who: str) -> None:
+    """Raise a `ValueError` naming `who` unless `every_n_batches` is `None` or a positive int."""
+    if every_n_batches is not None and (
+        isinstance(every_n_batches, bool)
+        or not isinstance(every_n_batches, int)
+        or every_n_batches < 1
+    ):
+        raise ValueError(
+            f"{who} received every_n_batches={every_n_batches!r}; it must be a positive "
+            "integer, e.g. `every_n_batches=10`, or `None` to record only at epoch ends."
+        )
+
+
 class ViewerCallback(keras.callbacks.Callback):
     """Records a snapshot before training, after every epoch and, optionally, every N batches.
 
@@ -64,16 +77,7 @@ class ViewerCallback(keras.callbacks.Callback):
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         super().__init__()
-        if every_n_batches is not None and (
-            isinstance(every_n_batches, bool)
-            or not isinstance(every_n_batches, int)
-            or every_n_batches < 1
-        ):
-            raise ValueError(
-                f"TensorViewer.callback received every_n_batches={every_n_batches!r}; it must be "
-                "a positive integer, e.g. `every_n_batches=10`, or `None` to snapshot only at "
-                "epoch ends."
-            )
+        check_every_n_batches(every_n_batches, who="TensorViewer.callback")
         if not 0 < max_overhead <= 1:
             raise ValueError(
                 f"ViewerCallback received max_overhead={max_overhead!r}; it must be in (0, 1], "

@@ -20,15 +20,12 @@ from typing import Any
 import numpy as np
 
 from . import runlog
-from .callback import MAX_OVERHEAD, ViewerCallback
+from .callback import MAX_OVERHEAD, ViewerCallback, check_every_n_batches
 from .extract import Extractor, check_probe
 from .history import Step
-from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, reduce_many
+from .history import label as _label
+from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, check_settings, reduce_many
 from .worker import FailureLog, Worker
-
-
-def _label(epoch: float) -> float | int:
-    return int(epoch) if float(epoch).is_integer() else float(epoch)
 
 
 def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
@@ -210,23 +207,8 @@ class Recorder(ViewerCallback):
     ) -> None:
         if kwargs:
             raise TypeError(f"Recorder got an unexpected keyword argument {next(iter(kwargs))!r}")
-        if every_n_batches is not None and (
-            isinstance(every_n_batches, bool)
-            or not isinstance(every_n_batches, int)
-            or every_n_batches < 1
-        ):
-            raise ValueError(
-                f"Recorder received every_n_batches={every_n_batches!r}; it must be a positive "
-                "integer, e.g. `every_n_batches=100`, or `None` to record only at epoch ends."
-            )
-        if bins < 2:
-            raise ValueError(f"Recorder received bins={bins}; it must be an integer >= 2.")
-        if max_values < 1:
-            raise ValueError(f"Recorder received max_values={max_values}; it must be >= 1.")
-        if not budget_mb > 0:
-            raise ValueError(
-                f"Recorder received budget_mb={budget_mb}; it must be > 0, e.g. `budget_mb=512`."
-            )
+        check_every_n_batches(every_n_batches, who="Recorder")
+        bins, max_values, budget_bytes = check_settings(bins, max_values, budget_mb, who="Recorder")
         super().__init__(_RunSink(self), every_n_batches, max_overhead=MAX_OVERHEAD)
         self.logdir = os.fspath(logdir)
         self._probe = check_probe(model, probe)
@@ -250,9 +232,7 @@ class Recorder(ViewerCallback):
                 "task": self.task,
                 "tensorboard": runlog.TENSORBOARD if self._tensorboard else None,
             }
-            self._writer = runlog.RunWriter(
-                self.logdir, manifest, self._probe, int(budget_mb * 2**20)
-            )
+            self._writer = runlog.RunWriter(self.logdir, manifest, self._probe, budget_bytes)
             # Release the lock when the recorder is collected or the interpreter exits.
             weakref.finalize(self, self._writer.close)
             # Like a viewer, record epoch 0 at once: the run shows the untrained model, and the

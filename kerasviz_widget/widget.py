@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import os
 import pathlib
 import threading
@@ -23,7 +22,8 @@ from . import protocol, storage
 from .callback import ViewerCallback
 from .extract import Extractor, check_probe, probe_info, unknown_layer_error
 from .history import History, Step
-from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, reduce_many
+from .history import label as _label
+from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, check_settings, reduce_many
 from .worker import FailureLog, Worker
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -88,43 +88,9 @@ class _Canvas(anywidget.AnyWidget):
     """The other bqplot models the front-end drives (log scale, axes, timeline marks)."""
 
 
-def _label(epoch: float) -> float | int:
-    return int(epoch) if float(epoch).is_integer() else float(epoch)
-
-
 def _fmt(value: Any) -> str:
     """A statistic for the summary table: 4 significant digits, `-` when undefined."""
     return "-" if value is None else f"{value:.4g}"
-
-
-def _check_settings(bins: Any, max_values: Any, budget_mb: Any) -> tuple[int, int, int]:
-    """Validate the reduction settings; returns `(bins, max_values, budget_bytes)`."""
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
-        raise ValueError(
-            f"TensorViewer received bins={bins!r}; it must be an integer >= 2 (the number of "
-            "histogram bins). Pass e.g. `bins=64`, the default."
-        )
-    if (
-        isinstance(max_values, bool)
-        or not isinstance(max_values, numbers.Integral)
-        or (max_values < 1)
-    ):
-        raise ValueError(
-            f"TensorViewer received max_values={max_values!r}; it must be an integer >= 1 (the "
-            "most values of a display array sent to the front-end). Pass e.g. "
-            "`max_values=262_144`, the default."
-        )
-    if (
-        isinstance(budget_mb, bool)
-        or not isinstance(budget_mb, numbers.Real)
-        or not math.isfinite(budget_mb)
-        or budget_mb <= 0
-    ):
-        raise ValueError(
-            f"TensorViewer received budget_mb={budget_mb!r}; it must be a finite number of MB "
-            "> 0 (the memory budget of the history). Pass e.g. `budget_mb=512`, the default."
-        )
-    return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
 
 
 def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
@@ -309,7 +275,7 @@ class TensorViewer(ipywidgets.VBox):
             raise TypeError(
                 f"TensorViewer got an unexpected keyword argument {next(iter(kwargs))!r}"
             )
-        bins, max_values, budget_bytes = _check_settings(bins, max_values, budget_mb)
+        bins, max_values, budget_bytes = check_settings(bins, max_values, budget_mb)
         self._model = model
         self._probe = check_probe(model, probe)
         self._extractor = Extractor(model, layers, probe=self._probe, budget_bytes=budget_bytes)
@@ -947,7 +913,7 @@ class TensorViewer(ipywidgets.VBox):
 
         reader = runlog.RunReader(logdir)
         manifest = reader.manifest
-        bins, max_values, budget_bytes = _check_settings(
+        bins, max_values, budget_bytes = check_settings(
             int(manifest.get("bins", DEFAULT_BINS)),
             int(manifest.get("max_values", DEFAULT_MAX_VALUES)),
             budget_mb,
