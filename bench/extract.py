@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from kerasviz_widget.extract import Extractor  # noqa: E402
-from kerasviz_widget.snapshot import reduce_array, reduce_many  # noqa: E402
+from kerasviz_widget.core.extract import Extractor  # noqa: E402
+from kerasviz_widget.core.reduce import reduce_array, reduce_many  # noqa: E402
 
 
 def small_cnn() -> keras.Model:

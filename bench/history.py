@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from kerasviz_widget import TensorViewer, protocol  # noqa: E402
-from kerasviz_widget.extract import Extractor  # noqa: E402
-from kerasviz_widget.history import History  # noqa: E402
-from kerasviz_widget.snapshot import reduce_array, reduce_many  # noqa: E402
+from kerasviz_widget.core.extract import Extractor  # noqa: E402
+from kerasviz_widget.core.history import History  # noqa: E402
+from kerasviz_widget.core.reduce import reduce_array, reduce_many  # noqa: E402
 
 
 def timed(fn, repeat: int) -> float:

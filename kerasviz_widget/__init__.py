@@ -17,11 +17,11 @@ __version__ = "0.1.0"
 __all__ = ["TensorViewer", "Recorder", "layer_output", "__version__"]
 
 if TYPE_CHECKING:
-    from .extract import layer_output
+    from .core.extract import layer_output
     from .recorder import Recorder
-    from .widget import TensorViewer
+    from .widget.viewer import TensorViewer
 
-_LAZY = {"TensorViewer": "widget", "Recorder": "recorder", "layer_output": "extract"}
+_LAZY = {"TensorViewer": "widget.viewer", "Recorder": "recorder", "layer_output": "core.extract"}
 
 
 def __getattr__(name: str) -> Any:

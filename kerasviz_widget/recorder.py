@@ -3,7 +3,7 @@
 The Recorder is a Keras callback with the same recording semantics as `viewer.callback()` (epoch 0
 before training, every epoch, optionally every N batches with fractional labels, throttled, a
 failure warned once and never stopping training), but instead of a widget it writes a run folder
-(see `runlog`). It imports no Jupyter package, so it runs in plain scripts, on remote machines and
+(see `io.runfolder`). It imports no Jupyter package, so it runs in plain scripts, on remote machines and
 under `tf.distribute`.
 """
 
@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from . import runlog
-from .callback import MAX_OVERHEAD, ViewerCallback, check_every_n_batches
-from .extract import Extractor, check_probe
-from .history import Step
-from .history import label as _label
-from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, check_settings, reduce_many
-from .worker import FailureLog, Worker
+from .core.callback import MAX_OVERHEAD, ViewerCallback, check_every_n_batches
+from .core.extract import Extractor, check_probe
+from .core.history import Step
+from .core.history import label as _label
+from .core.reduce import DEFAULT_BINS, DEFAULT_MAX_VALUES, check_settings, reduce_many
+from .core.worker import FailureLog, Worker
+from .io import runfolder
 
 
 def _scalar_logs(logs: dict[str, Any] | None) -> dict[str, float]:
@@ -220,7 +220,7 @@ class Recorder(ViewerCallback):
         self._tb_writer: Any = None
         self.chief, self.task = is_chief(model)
         """Whether this process writes (`False` on the non-chief workers of a cluster)."""
-        self._writer: runlog.RunWriter | None = None
+        self._writer: runfolder.RunWriter | None = None
         if self.chief:
             manifest = {
                 "model": str(getattr(model, "name", "")),
@@ -230,9 +230,9 @@ class Recorder(ViewerCallback):
                 "max_values": self._max_values,
                 "every_n_batches": every_n_batches,
                 "task": self.task,
-                "tensorboard": runlog.TENSORBOARD if self._tensorboard else None,
+                "tensorboard": runfolder.TENSORBOARD if self._tensorboard else None,
             }
-            self._writer = runlog.RunWriter(self.logdir, manifest, self._probe, budget_bytes)
+            self._writer = runfolder.RunWriter(self.logdir, manifest, self._probe, budget_bytes)
             # Release the lock when the recorder is collected or the interpreter exits.
             weakref.finalize(self, self._writer.close)
             # Like a viewer, record epoch 0 at once: the run shows the untrained model, and the
@@ -317,7 +317,7 @@ class Recorder(ViewerCallback):
 
         if self._tb_writer is None:
             self._tb_writer = tf.summary.create_file_writer(
-                runlog.join(self.logdir, runlog.TENSORBOARD)
+                runfolder.join(self.logdir, runfolder.TENSORBOARD)
             )
         with self._tb_writer.as_default():
             for lid, array in arrays.items():

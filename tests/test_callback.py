@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget import TensorViewer
-from kerasviz_widget.callback import ViewerCallback
+from kerasviz_widget.core.callback import ViewerCallback
 from tests.conftest import small_cnn
 
 

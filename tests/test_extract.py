@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from kerasviz_widget.extract import (
+from kerasviz_widget.core.extract import (
     INPUT_ID,
     Extractor,
     catalog,

@@ -10,9 +10,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from kerasviz_widget import storage
-from kerasviz_widget.history import ARRAY_OVERHEAD_BYTES, STEP_OVERHEAD_BYTES, History, Step
-from kerasviz_widget.snapshot import reduce_array
+from kerasviz_widget.core.history import ARRAY_OVERHEAD_BYTES, STEP_OVERHEAD_BYTES, History, Step
+from kerasviz_widget.core.reduce import reduce_array
+from kerasviz_widget.io import npz as storage
 
 BINS = 8
 

@@ -16,9 +16,10 @@ import keras
 import numpy as np
 import pytest
 
-from kerasviz_widget import Recorder, TensorViewer, runlog
-from kerasviz_widget.history import History
-from kerasviz_widget.snapshot import compute_stats
+from kerasviz_widget import Recorder, TensorViewer
+from kerasviz_widget.core.history import History
+from kerasviz_widget.core.reduce import compute_stats
+from kerasviz_widget.io import runfolder as runlog
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -269,7 +270,8 @@ def test_a_viewer_of_a_run_cannot_record(cnn, data, tmp_path):
 SCRIPT = """
 import os, signal, sys, time
 import numpy as np, keras
-from kerasviz_widget import Recorder, runlog
+from kerasviz_widget import Recorder
+from kerasviz_widget.io import runfolder as runlog
 from tests.conftest import small_cnn
 
 logdir, out = sys.argv[1], sys.argv[2]

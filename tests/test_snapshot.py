@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kerasviz_widget.snapshot import (
+from kerasviz_widget.core.reduce import (
     FLOAT16_MAX,
     LAYOUTS,
     compute_stats,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget import TensorViewer
-from kerasviz_widget.widget import _Canvas
+from kerasviz_widget.widget.viewer import _Canvas
 from tests.lab import set_range
 
 
@@ -234,7 +234,7 @@ def test_save_html_writes_one_self_contained_page(trained, tmp_path):
 
 
 def test_save_html_escapes_layer_names():
-    from kerasviz_widget.standalone import page
+    from kerasviz_widget.io.html import page
 
     catalog = {"kind": "catalog", "layers": [{"id": "</script><b>x</b>"}]}
     text = page([(catalog, [])])

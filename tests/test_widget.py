@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import kerasviz_widget
-from kerasviz_widget import TensorViewer, protocol
+from kerasviz_widget import TensorViewer
+from kerasviz_widget.io import protocol
 
 
 def capture(viewer: TensorViewer) -> list[tuple[dict, list]]:

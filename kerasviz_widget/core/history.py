@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .snapshot import STAT_KEYS, Snapshot
+from .reduce import STAT_KEYS, Snapshot
 
 STEP_OVERHEAD_BYTES = 768
 """Estimated Python-object bytes per recorded step (record, step, logs dict, keys)."""

@@ -18,15 +18,15 @@ import ipywidgets
 import numpy as np
 import traitlets as t
 
-from . import protocol, storage
-from .callback import ViewerCallback
-from .extract import Extractor, check_probe, probe_info, unknown_layer_error
-from .history import History, Step
-from .history import label as _label
-from .snapshot import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, check_settings, reduce_many
-from .worker import FailureLog, Worker
+from ..core.callback import ViewerCallback
+from ..core.extract import Extractor, check_probe, probe_info, unknown_layer_error
+from ..core.history import History, Step
+from ..core.history import label as _label
+from ..core.reduce import DEFAULT_BINS, DEFAULT_MAX_VALUES, Snapshot, check_settings, reduce_many
+from ..core.worker import FailureLog, Worker
+from ..io import npz, protocol
 
-_STATIC = pathlib.Path(__file__).parent / "static"
+_STATIC = pathlib.Path(__file__).parent.parent / "static"
 
 
 def _widget_refs(parts: dict[str, Any]) -> dict[str, str]:
@@ -580,7 +580,7 @@ class TensorViewer(ipywidgets.VBox):
         >>> TensorViewer.load("run.npz").epochs == viewer.epochs
         True
         """
-        storage.write_history(
+        npz.write_history(
             path,
             self._history,
             settings={
@@ -621,14 +621,14 @@ class TensorViewer(ipywidgets.VBox):
         >>> viewer.epochs
         [0, 1, 2]
         """
-        from . import runlog
+        from ..io import runfolder
 
-        if runlog.fs().isdir(str(path)) or (
-            not runlog.fs().exists(str(path)) and not pathlib.Path(path).suffix
+        if runfolder.fs().isdir(str(path)) or (
+            not runfolder.fs().exists(str(path)) and not pathlib.Path(path).suffix
         ):
             # A folder (or a missing path without a file suffix): a Recorder's run folder.
             return cls._open_run(str(path), budget_mb)
-        data = storage.read_history(path)
+        data = npz.read_history(path)
         settings = data.settings
         bins = int(settings.get("bins", DEFAULT_BINS))
         max_values = int(settings.get("max_values", DEFAULT_MAX_VALUES))
@@ -661,7 +661,7 @@ class TensorViewer(ipywidgets.VBox):
 
         >>> viewer.save_html("run.html")
         """
-        from .standalone import write_html
+        from ..io.html import write_html
 
         state = {
             "layer": self._canvas.layer,
@@ -909,9 +909,9 @@ class TensorViewer(ipywidgets.VBox):
 
     @classmethod
     def _open_run(cls, logdir: str, budget_mb: float) -> TensorViewer:
-        from . import runlog
+        from ..io import runfolder
 
-        reader = runlog.RunReader(logdir)
+        reader = runfolder.RunReader(logdir)
         manifest = reader.manifest
         bins, max_values, budget_bytes = check_settings(
             int(manifest.get("bins", DEFAULT_BINS)),

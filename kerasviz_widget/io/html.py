@@ -22,9 +22,9 @@ import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .storage import temporary_sibling
+from .npz import temporary_sibling
 
-STATIC = pathlib.Path(__file__).parent / "static"
+STATIC = pathlib.Path(__file__).parent.parent / "static"
 
 _PAGE = """<!doctype html>
 <html lang="en">

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 if TYPE_CHECKING:
-    from .widget import TensorViewer
+    from ..widget.viewer import TensorViewer
 
 #: Largest share of training wall time that per-batch snapshots may take.
 MAX_OVERHEAD = 0.05

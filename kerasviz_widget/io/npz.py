@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from .history import History, Step, label
-from .snapshot import STAT_KEYS, Snapshot
+from ..core.history import History, Step, label
+from ..core.reduce import STAT_KEYS, Snapshot
 
 FORMAT = "kerasviz_widget.history"
 FORMAT_VERSION = 1

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .snapshot import Snapshot
+from ..core.reduce import Snapshot
 
 PROTOCOL_VERSION = 1
 

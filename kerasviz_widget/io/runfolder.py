@@ -8,7 +8,7 @@ logdir/
   probe.npz            # the probe batch (one array per model input)
   LOCK                 # present while a Recorder writes; names its host and process id
   steps/
-    step-00000000.npz  # one file per recorded step, in `storage`'s one-step format (the format
+    step-00000000.npz  # one file per recorded step, in `io.npz`'s one-step format (the format
                        # `viewer.save` uses): logs, snapshots, full arrays (if kept)
     step-00000001.npz
   tensorboard/         # activation histograms for TensorBoard (with `tensorboard=True`)
@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from . import storage
-from .history import History, Step
-from .snapshot import Snapshot
+from ..core.history import History, Step
+from ..core.reduce import Snapshot
+from . import npz
 
 FORMAT = "kerasviz_widget run"
 FORMAT_VERSION = 1
@@ -187,13 +187,13 @@ def encode_step(
     step: Step, snapshots: Mapping[str, Snapshot], arrays: Mapping[str, np.ndarray]
 ) -> bytes:
     """One step (logs, every layer's snapshot, and the full arrays given) as `.npz` bytes: the
-    one-step file format of `storage`, the same as `viewer.save` uses."""
-    return storage.step_to_bytes(step, snapshots, dict(arrays) if arrays else None)
+    one-step file format of `io.npz`, the same as `viewer.save` uses."""
+    return npz.step_to_bytes(step, snapshots, dict(arrays) if arrays else None)
 
 
 def decode_step(data: bytes, *, name: str = "A step file") -> StepRecord:
     """Read the bytes written by `encode_step`."""
-    item = storage.step_from_bytes(data, name)
+    item = npz.step_from_bytes(data, name)
     return StepRecord(item.step, item.snapshots, item.arrays or {})
 
 
