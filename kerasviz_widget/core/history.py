@@ -26,14 +26,13 @@ of the history, not only its array data, stays within the budget.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .reduce import STAT_KEYS, Snapshot
+from .reduce import STAT_KEYS, Snapshot, stats_from_row, stats_row
 
 STEP_OVERHEAD_BYTES = 768
 """Estimated Python-object bytes per recorded step (record, step, logs dict, keys)."""
@@ -96,7 +95,7 @@ class _Record:
         self.stats = np.zeros((len(snaps), len(STAT_KEYS)), dtype=np.float64)
         self.ranges = np.zeros((len(snaps), 2), dtype=np.float64)
         for i, s in enumerate(snaps):
-            self.stats[i] = [_stat_number(s.stats[k]) for k in STAT_KEYS]
+            self.stats[i] = stats_row(s.stats)
             self.ranges[i] = (s.hist_lo, s.hist_hi)
         bins = snaps[0].counts.size if snaps else 0
         self.counts = np.zeros((len(snaps), bins), dtype=np.uint32)
@@ -131,17 +130,7 @@ class _Record:
         return 3 + len(self.displays or ()) + len(self.arrays or ())
 
     def stats_of(self, i: int) -> dict[str, Any]:
-        row = self.stats[i]
-        out: dict[str, Any] = {"shape": self.shapes[i]}
-        has_finite = not math.isnan(row[0])
-        for k, v in zip(STAT_KEYS, row, strict=True):
-            if k in ("nan_count", "inf_count"):
-                out[k] = int(v)
-            elif k == "zero_fraction":
-                out[k] = float(v)
-            else:
-                out[k] = float(v) if has_finite else None
-        return out
+        return stats_from_row(self.shapes[i], self.stats[i])
 
     def snapshot(self, layer: str) -> Snapshot:
         i = self.index[layer]
@@ -157,10 +146,6 @@ class _Record:
             display=display if display is not None else np.zeros(0, dtype=np.float16),
             layout=self.layouts[i],
         )
-
-
-def _stat_number(value: Any) -> float:
-    return math.nan if value is None else float(value)
 
 
 class History:

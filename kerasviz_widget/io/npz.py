@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..core.history import History, Step, label
-from ..core.reduce import STAT_KEYS, Snapshot
+from ..core.reduce import STAT_KEYS, Snapshot, stats_from_row, stats_row
 
 FORMAT = "kerasviz_widget.history"
 FORMAT_VERSION = 1
@@ -105,9 +105,9 @@ def _step_members(
     }
     bins = snaps[0].counts.size if snaps else 0
     members: dict[str, np.ndarray] = {
-        f"s{k}.stats": np.array(
-            [[math_nan(s.stats[key]) for key in STAT_KEYS] for s in snaps], dtype=np.float64
-        ).reshape(len(snaps), len(STAT_KEYS)),
+        f"s{k}.stats": np.array([stats_row(s.stats) for s in snaps], dtype=np.float64).reshape(
+            len(snaps), len(STAT_KEYS)
+        ),
         f"s{k}.hist_range": np.array(
             [[s.hist_lo, s.hist_hi] for s in snaps], dtype=np.float64
         ).reshape(len(snaps), 2),
@@ -122,11 +122,6 @@ def _step_members(
         for i, lid in enumerate(layers):
             members[f"s{k}.values.{i}"] = np.asarray(arrays[lid])  # type: ignore[index]
     return meta, members
-
-
-def math_nan(value: Any) -> float:
-    """`None` as NaN, anything else as a float."""
-    return float("nan") if value is None else float(value)
 
 
 def _header_array(header: dict[str, Any]) -> np.ndarray:
@@ -332,22 +327,14 @@ def _read_step(npz: Any, path: Any, k: int, meta: Mapping[str, Any]) -> StepData
     stats = _member(npz, path, f"s{k}.stats", "f", ndim=2)
     ranges = _member(npz, path, f"s{k}.hist_range", "f", ndim=2)
     counts = _member(npz, path, f"s{k}.counts", "u", ndim=2)
-    if stats.shape != (n, len(STAT_KEYS)) or ranges.shape != (n, 2) or counts.shape[0] != n:
+    # A file written before the later statistics existed has fewer columns: they read as None.
+    if stats.shape[0] != n or ranges.shape != (n, 2) or counts.shape[0] != n:
         raise _fail(path, f"the statistics of step {k} do not match its {n} layers.")
     step = Step(epoch=epoch, batch=None if batch is None else int(batch), logs=logs)
     snapshots: dict[str, Snapshot] = {}
     arrays: dict[str, np.ndarray] | None = {} if has_values else None
     for i, lid in enumerate(layers):
-        row = stats[i]
-        has_finite = not np.isnan(row[0])
-        snap_stats: dict[str, Any] = {"shape": shapes[i]}
-        for key, v in zip(STAT_KEYS, row, strict=True):
-            if key in ("nan_count", "inf_count"):
-                snap_stats[key] = int(v)
-            elif key == "zero_fraction":
-                snap_stats[key] = float(v)
-            else:
-                snap_stats[key] = float(v) if has_finite else None
+        snap_stats = stats_from_row(shapes[i], stats[i])
         if has_display:
             display = _member(npz, path, f"s{k}.display.{i}", "f")
             if display.dtype != np.float16:
