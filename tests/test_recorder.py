@@ -19,6 +19,7 @@ import pytest
 from kerasviz_widget import Recorder, TensorViewer
 from kerasviz_widget.core.history import History
 from kerasviz_widget.core.reduce import compute_stats
+from kerasviz_widget.io import files
 from kerasviz_widget.io import runfolder as runlog
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,7 +121,9 @@ def test_folder_thins_full_arrays_by_the_history_rule(cnn, data, tmp_path):
     for label in viewer.epochs:
         snaps = {lid: viewer._history.snapshot(lid, label) for lid in viewer.layers}
         arrays = {lid: np.zeros(s.stats["shape"], np.float32) for lid, s in snaps.items()}
-        rule.add(viewer._history.step(label), arrays, snaps)
+        step = viewer._history.step(label)
+        step.snapshots, step.arrays = snaps, arrays
+        rule.add(step)
     kept = viewer._history.kept_epochs
     assert kept == rule.kept_epochs
     assert kept[0] == 0 and kept[-1] == 6 and len(kept) < 7
@@ -170,9 +173,9 @@ def test_a_newer_format_names_both_versions(cnn, data, tmp_path):
     Recorder(cnn, data[0][:4], tmp_path / "run").close()
     path = tmp_path / "run" / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["version"] = runlog.FORMAT_VERSION + 1
+    manifest["version"] = files.RUN_VERSION + 1
     path.write_text(json.dumps(manifest))
-    newer, ours = runlog.FORMAT_VERSION + 1, runlog.FORMAT_VERSION
+    newer, ours = files.RUN_VERSION + 1, files.RUN_VERSION
     with pytest.raises(ValueError, match=rf"format version {newer}.*versions up to {ours}.*pip"):
         TensorViewer.load(str(tmp_path / "run"))
 
@@ -252,10 +255,10 @@ def test_follow_streams_steps_written_after_it_started(cnn, data, tmp_path):
 def test_follow_stops_polling_when_the_widget_is_closed(cnn, data, tmp_path):
     Recorder(cnn, data[0][:4], tmp_path / "run").close()
     viewer = TensorViewer.follow(str(tmp_path / "run"), poll_seconds=0.05)
-    assert viewer._follower.is_alive()
+    assert viewer._source.thread.is_alive()
     viewer.close()
-    viewer._follower.join(timeout=5)
-    assert not viewer._follower.is_alive()
+    viewer._source.thread.join(timeout=5)
+    assert not viewer._source.thread.is_alive()
 
 
 def test_a_viewer_of_a_run_cannot_record(cnn, data, tmp_path):
@@ -271,7 +274,7 @@ SCRIPT = """
 import os, signal, sys, time
 import numpy as np, keras
 from kerasviz_widget import Recorder
-from kerasviz_widget.io import runfolder as runlog
+from kerasviz_widget.io import files, runfolder as runlog
 from tests.conftest import small_cnn
 
 logdir, out = sys.argv[1], sys.argv[2]
@@ -302,7 +305,7 @@ def crash(tmp):
     if runlog.step_name(3) in tmp:
         os.kill(os.getpid(), signal.SIGKILL)
 
-runlog._before_rename = crash
+files._before_rename = crash
 recorder = Recorder(model, probe, logdir)
 model.fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[Expected(), recorder])
 """
