@@ -16,10 +16,10 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # What each extra backend runs; browser tests are left out there ("not browser").
 JAX_TESTS   ?= tests
-TORCH_TESTS ?= tests/test_extract.py tests/test_snapshot.py tests/test_history.py \
-               tests/test_callback.py tests/test_recorder.py
-# The CPU build of PyTorch: the CI's package index serves a CPU wheel of exactly this version
-# (an unpinned `pip install torch` on Linux pulls a CUDA build of several GB).
+TORCH_TESTS ?= tests/core/test_extract.py tests/core/test_reduce.py tests/core/test_history.py \
+               tests/core/test_callback.py tests/test_recorder.py
+# PyTorch pinned to a version whose CPU build the tests use (an unpinned `pip install torch`
+# on Linux pulls a CUDA build of several GB).
 TORCH_PIN   ?= torch==2.13.0
 
 .PHONY: demo test install lint pytest pytest-jax pytest-torch jstest bundle chromium clean
