@@ -32,8 +32,8 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .history import label
 from .reduce import SATURATION_MARGIN
+from .step import label
 
 KINDS = ("nan", "inf", "dead", "saturated", "constant", "exploding", "vanishing")
 """Every kind of finding, in the order they are listed for one layer and step."""

@@ -31,7 +31,6 @@ infinities, or a NaN, shows NaN).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_BINS = 64
-DEFAULT_MAX_VALUES = 262_144
+from .settings import DEFAULT_BINS, DEFAULT_MAX_VALUES
+
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 LAYOUTS = {0: "bars", 1: "bars", 2: "ND", 3: "NTD", 4: "NHWC", 5: "NDHWC"}
@@ -68,10 +67,9 @@ STAT_KEYS = (
     "constant",
     "saturated_fraction",
 )
-"""The statistics of one layer output at one step, in the order of a stored row (`stats_row`).
-
-Only ever appended to: a row stored with fewer columns (an older file) reads its missing
-statistics as `None`. See `compute_stats` for each definition."""
+"""The statistics of one layer output at one step, in the order of a stored row
+(`step.StatsTable`). Only ever appended to: a row stored with fewer columns (an older file) reads
+its missing statistics as `None`. See `compute_stats` for each definition."""
 
 COUNT_KEYS = ("nan_count", "inf_count")
 """The statistics that are counts (`int`); every other one is a `float` or `None`."""
@@ -109,38 +107,6 @@ class Snapshot:
 
 
 # ------------------------------------------------------------------------------ reference
-
-
-def check_settings(
-    bins: Any, max_values: Any, budget_mb: Any, *, who: str = "TensorViewer"
-) -> tuple[int, int, int]:
-    """Validate the reduction settings of `who`; returns `(bins, max_values, budget_bytes)`."""
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
-        raise ValueError(
-            f"{who} received bins={bins!r}; it must be an integer >= 2 (the number of "
-            "histogram bins). Pass e.g. `bins=64`, the default."
-        )
-    if (
-        isinstance(max_values, bool)
-        or not isinstance(max_values, numbers.Integral)
-        or (max_values < 1)
-    ):
-        raise ValueError(
-            f"{who} received max_values={max_values!r}; it must be an integer >= 1 (the "
-            "most values of a display array sent to the front-end). Pass e.g. "
-            "`max_values=262_144`, the default."
-        )
-    if (
-        isinstance(budget_mb, bool)
-        or not isinstance(budget_mb, numbers.Real)
-        or not math.isfinite(budget_mb)
-        or budget_mb <= 0
-    ):
-        raise ValueError(
-            f"{who} received budget_mb={budget_mb!r}; it must be a finite number of MB "
-            "> 0 (the memory budget of the history). Pass e.g. `budget_mb=512`, the default."
-        )
-    return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
 
 
 def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -241,32 +207,6 @@ def saturation_edges(bounds: tuple[float, float] | None) -> tuple[float, float] 
         )
     margin = SATURATION_MARGIN * (hi - lo)
     return lo + margin, hi - margin
-
-
-def stats_row(stats: Mapping[str, Any]) -> list[float]:
-    """The statistics as one float64 row in the order of `STAT_KEYS`, `None` (or absent) as NaN.
-
-    This is how histories and files store them; `stats_from_row` reads a row back.
-    """
-    return [math.nan if stats.get(k) is None else float(stats[k]) for k in STAT_KEYS]
-
-
-def stats_from_row(shape: tuple[int, ...], row: Any) -> dict[str, Any]:
-    """The statistics dict of a stored row (see `stats_row`).
-
-    NaN reads as `None` (no statistic is ever NaN when defined) and counts as `int`. A row with
-    fewer columns than `STAT_KEYS` (written before the later statistics existed) reads the
-    missing ones as `None`; columns past `STAT_KEYS` are ignored.
-    """
-    values = [float(v) for v in row]
-    out: dict[str, Any] = {"shape": tuple(int(d) for d in shape)}
-    for i, k in enumerate(STAT_KEYS):
-        v = values[i] if i < len(values) else math.nan
-        if math.isnan(v):
-            out[k] = 0 if k in COUNT_KEYS else None
-        else:
-            out[k] = int(v) if k in COUNT_KEYS else v
-    return out
 
 
 def histogram_range(lo: float, hi: float) -> tuple[float, float]:

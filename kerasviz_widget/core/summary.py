@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import health
-from .history import label
+from .step import label
 
 SPARK_WIDTH = 10
 """Characters of the sparkline."""

@@ -14,8 +14,9 @@ import pytest
 
 from kerasviz_widget.core import health
 from kerasviz_widget.core.extract import Extractor, catalog
-from kerasviz_widget.core.history import History, Step
+from kerasviz_widget.core.history import History
 from kerasviz_widget.core.reduce import reduce_many
+from kerasviz_widget.core.step import Step
 from kerasviz_widget.io import npz
 
 layers = keras.layers
@@ -33,7 +34,8 @@ class Watch:
     def record(self, epoch: int) -> None:
         arrays = self.extractor(self.probe)
         bounds = {info.id: info.bounds for info in self.extractor.layers}
-        self.history.add(Step(epoch=epoch), arrays, reduce_many(arrays, epoch=epoch, bounds=bounds))
+        snapshots = reduce_many(arrays, epoch=epoch, bounds=bounds)
+        self.history.add(Step(epoch=epoch, snapshots=snapshots, arrays=arrays))
 
     def findings(self, **kwargs: Any) -> list[dict[str, Any]]:
         return health.findings(self.history, self.catalog, **kwargs)
@@ -312,7 +314,7 @@ def test_a_saved_and_loaded_run_gives_the_same_findings(breaking, zoo, tmp_path)
         data = npz.read_history(path)
         loaded = History(2**24)
         for step in data.steps:
-            loaded.add(step.step, step.arrays, step.snapshots, thin=False)
+            loaded.add(step, thin=False)
         assert data.catalog == watch.catalog
         assert health.findings(loaded, data.catalog, epoch=None) == watch.findings(epoch=None)
         assert health.first_bad_layer(loaded, data.catalog) == health.first_bad_layer(

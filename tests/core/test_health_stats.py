@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kerasviz_widget.core.history import History, Step
+from kerasviz_widget.core.history import History
 from kerasviz_widget.core.reduce import STAT_KEYS, compute_stats, reduce_array, reduce_many
+from kerasviz_widget.core.step import Step
 from kerasviz_widget.io import npz
 
 PROPERTY = settings(max_examples=60, deadline=None)
@@ -181,7 +182,7 @@ def test_history_and_file_keep_every_statistic(tmp_path):
     a = np.array([[0.0, 0.995, 0.5], [0.0, 0.2, np.nan]], dtype=np.float32)
     snaps = reduce_many({"a": a, "b": a}, epoch=1, bounds={"a": (0.0, 1.0)})
     history = History(2**20)
-    history.add(Step(epoch=1), None, snaps)
+    history.add(Step(epoch=1, snapshots=snaps))
     assert history.stats("a", 1) == snaps["a"].stats
     path = tmp_path / "run.npz"
     npz.write_history(path, history)
@@ -191,7 +192,7 @@ def test_history_and_file_keep_every_statistic(tmp_path):
 def test_a_file_written_with_the_first_seven_statistics_reads_the_others_as_none(tmp_path):
     a = np.array([[1.0, 0.0], [2.0, 0.0]], dtype=np.float32)
     history = History(2**20)
-    history.add(Step(epoch=0), None, reduce_many({"a": a, "b": a}, epoch=0))
+    history.add(Step(epoch=0, snapshots=reduce_many({"a": a, "b": a}, epoch=0)))
     path = tmp_path / "new.npz"
     npz.write_history(path, history)
     with np.load(path) as f:
@@ -205,5 +206,5 @@ def test_a_file_written_with_the_first_seven_statistics_reads_the_others_as_none
     assert (stats["min"], stats["max"], stats["nan_count"]) == (0.0, 2.0, 0)
     reloaded = History(2**20)
     step = npz.read_history(old).steps[0]
-    reloaded.add(step.step, None, step.snapshots)
+    reloaded.add(step)
     assert reloaded.stats("a", 0) == stats

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasviz_widget.core.history import History, Step
+from kerasviz_widget.core.history import History
 from kerasviz_widget.core.reduce import reduce_many
+from kerasviz_widget.core.step import Step
 from kerasviz_widget.core.summary import LEVELS, resample, sparkline, summary_text
 
 
 def record(arrays: dict, bounds: dict | None = None, epoch: int = 3, **logs: float) -> tuple:
     history = History(2**22)
-    history.add(
-        Step(epoch=epoch, logs=logs), arrays, reduce_many(arrays, epoch=epoch, bounds=bounds)
-    )
+    snapshots = reduce_many(arrays, epoch=epoch, bounds=bounds)
+    history.add(Step(epoch=epoch, logs=logs, snapshots=snapshots, arrays=arrays))
     catalog = [
         {"id": lid, "strategy": "input" if lid == "input" else "graph", "bounds": None}
         for lid in arrays
