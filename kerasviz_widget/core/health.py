@@ -6,15 +6,15 @@ findings. Nothing here imports Keras: `activation_bounds` reads a layer object's
 
 Kinds of finding, in the order they are listed for one layer and step:
 
-| kind         | flagged when                                              | `fraction`                   |
-|--------------|-----------------------------------------------------------|------------------------------|
-| `nan`        | the output holds a NaN                                    | of values that are NaN       |
-| `inf`        | the output holds +Inf or -Inf                             | of values that are infinite  |
-| `dead`       | `dead_fraction >= dead` (units exactly 0 everywhere)      | of units (last axis) dead    |
-| `saturated`  | `saturated_fraction > saturated` (bounded activations)    | of values near a bound       |
-| `constant`   | every probe sample gives the same output (2+ samples)     | 1.0                          |
-| `exploding`  | output std `> scale` x the probe input's std              | the ratio of the two stds    |
-| `vanishing`  | output std `< 1 / scale` of the probe input's std         | the ratio of the two stds    |
+| kind        | flagged when                                         | `fraction`               |
+|-------------|------------------------------------------------------|--------------------------|
+| `nan`       | the output holds a NaN                               | of values that are NaN   |
+| `inf`       | the output holds +Inf or -Inf                        | of values infinite       |
+| `dead`      | `dead_fraction >= dead` (units 0 everywhere)         | of units (last axis)     |
+| `saturated` | `saturated_fraction > saturated` (bounded outputs)   | of values near a bound   |
+| `constant`  | every probe sample gives the same output (2+)        | 1.0                      |
+| `exploding` | output std `> scale` x the probe input's std         | ratio of the two stds    |
+| `vanishing` | output std `< 1 / scale` of the probe input's std    | ratio of the two stds    |
 
 Every kind that holds is reported (a layer that outputs only zeros is `dead`, `constant` and
 `vanishing` at once). Probe inputs (catalog entries of strategy `"input"`) are checked for `nan`,
@@ -264,10 +264,11 @@ def _layer_findings(
             near = "their bounds"
             if bounds is not None and len(bounds) == 2:
                 near = f"the bounds {bounds[0]:g} and {bounds[1]:g}"
+            margin = percent(SATURATION_MARGIN)
             add(
                 "saturated",
                 f,
-                f"{percent(f)} of values are saturated (within {percent(SATURATION_MARGIN)} of {near}) {where}",
+                f"{percent(f)} of values are saturated (within {margin} of {near}) {where}",
             )
     if st.get("constant") == 1.0:
         add("constant", 1.0, f"the output is the same for every probe sample {where}")

@@ -226,7 +226,7 @@ def test_the_catalog_carries_the_bounds():
 
 
 class Breaks(keras.callbacks.Callback):
-    """Sets the gate to 0 (so `x / gate` is infinite) at the end of epoch `at` (a person's label)."""
+    """Sets the gate to 0 (so `x / gate` is infinite) at the end of epoch `at` (a label)."""
 
     def __init__(self, gate: keras.Variable, at: int) -> None:
         super().__init__()
