@@ -123,33 +123,24 @@ export function buildDom(root) {
   return { ...ui, ...heatmapBox(root), ...timeBar(root) };
 }
 
+// Replace a menu's options only when what it lists changed (`options()` makes them).
 function fill(select, key, options) {
   if (select.dataset.key === key) return;
   select.dataset.key = key;
-  select.replaceChildren(...options);
+  select.replaceChildren(...options());
 }
 
 /** The layer list, and the colour-map and range menus, from the kernel's catalog. */
 export function syncMenus(ui, model, state) {
   const { layers, catalog } = state;
-  fill(
-    ui.layer,
-    layers.map((l) => l.id).join("\u0000"),
+  fill(ui.layer, layers.map((l) => l.id).join("\u0000"), () =>
     layers.map((info) => option(info.id, `${info.id}  ${formatShape(info.output_shape)}`)),
   );
   if (ui.layer.value !== model.get("layer")) ui.layer.value = model.get("layer");
   const colormaps = (catalog && catalog.colormaps) || [];
-  fill(
-    ui.colormap,
-    colormaps.join("\u0000"),
-    colormaps.map((n) => option(n, n)),
-  );
+  fill(ui.colormap, colormaps.join("\u0000"), () => colormaps.map((n) => option(n, n)));
   const modes = (catalog && catalog.range_modes) || [];
-  fill(
-    ui.range,
-    modes.join("\u0000"),
-    modes.map((m) => option(m, RANGE_TEXT[m] || m)),
-  );
+  fill(ui.range, modes.join("\u0000"), () => modes.map((m) => option(m, RANGE_TEXT[m] || m)));
 }
 
 /** The controls' values from the model, and which of them a snapshot's layout offers. */
