@@ -31,7 +31,6 @@ infinities, or a NaN, shows NaN).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_BINS = 64
-DEFAULT_MAX_VALUES = 262_144
+from .settings import DEFAULT_BINS, DEFAULT_MAX_VALUES
+
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 LAYOUTS = {0: "bars", 1: "bars", 2: "ND", 3: "NTD", 4: "NHWC", 5: "NDHWC"}
@@ -92,38 +91,6 @@ class Snapshot:
 
 
 # ------------------------------------------------------------------------------ reference
-
-
-def check_settings(
-    bins: Any, max_values: Any, budget_mb: Any, *, who: str = "TensorViewer"
-) -> tuple[int, int, int]:
-    """Validate the reduction settings of `who`; returns `(bins, max_values, budget_bytes)`."""
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
-        raise ValueError(
-            f"{who} received bins={bins!r}; it must be an integer >= 2 (the number of "
-            "histogram bins). Pass e.g. `bins=64`, the default."
-        )
-    if (
-        isinstance(max_values, bool)
-        or not isinstance(max_values, numbers.Integral)
-        or (max_values < 1)
-    ):
-        raise ValueError(
-            f"{who} received max_values={max_values!r}; it must be an integer >= 1 (the "
-            "most values of a display array sent to the front-end). Pass e.g. "
-            "`max_values=262_144`, the default."
-        )
-    if (
-        isinstance(budget_mb, bool)
-        or not isinstance(budget_mb, numbers.Real)
-        or not math.isfinite(budget_mb)
-        or budget_mb <= 0
-    ):
-        raise ValueError(
-            f"{who} received budget_mb={budget_mb!r}; it must be a finite number of MB "
-            "> 0 (the memory budget of the history). Pass e.g. `budget_mb=512`, the default."
-        )
-    return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
 
 
 def compute_stats(array: np.ndarray) -> dict[str, Any]:

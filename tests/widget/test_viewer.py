@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget import TensorViewer
-from kerasviz_widget.widget.viewer import _Canvas
+from kerasviz_widget.widget.canvas import Canvas
 
 
 def tiny_model():
@@ -51,7 +51,7 @@ def sent(monkeypatch):
         if "kind" in content:  # ours, not ipywidgets' own state messages
             messages.append((content, buffers))
 
-    monkeypatch.setattr(_Canvas, "send", send)
+    monkeypatch.setattr(Canvas, "send", send)
     return messages
 
 
@@ -134,16 +134,6 @@ def test_values_of_a_thinned_epoch_list_the_kept_epochs(data):
     assert viewer.stats("conv", epoch=thinned)["shape"] == (4, 6, 6, 4)
 
 
-def test_thinning_is_sent_to_the_front_end(data, sent):
-    x, _ = data
-    viewer = TensorViewer(tiny_model(), probe=x[:4], budget_mb=0.05)
-    for _ in range(6):
-        viewer.snapshot()
-    thinned = [c["epochs"] for c, _ in sent if c["kind"] == "thinned"]
-    dropped = sorted(e for batch in thinned for e in batch)
-    assert dropped == sorted(set(viewer.epochs) - set(viewer._history.kept_epochs))
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -199,7 +189,7 @@ def test_a_loaded_viewer_answers_a_replay_request(trained, tmp_path, sent):
     viewer.save(path)
     loaded = TensorViewer.load(path)
     sent.clear()
-    loaded._on_front_end_msg(loaded._canvas, {"kind": "replay"}, [])
+    loaded._front_end.on_message(loaded._canvas, {"kind": "replay"}, [])
     assert [c["kind"] for c, _ in sent].count("snapshot") == 3 * len(viewer.layers)
 
 
