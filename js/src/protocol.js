@@ -5,7 +5,7 @@
 
 export const PROTOCOL_VERSION = 2;
 
-export const KINDS = ["catalog", "step", "snapshot", "thinned", "status"];
+export const KINDS = ["catalog", "step", "snapshot", "status"];
 
 // float16 bits -> float32, through a table of all 65536 values (built once).
 let HALF_TABLE = null;

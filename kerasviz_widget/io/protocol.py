@@ -11,7 +11,6 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 | `step`     | `epoch, batch, logs`                                                  |                    |
 | `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
 |            | display: {shape, layout, axes}`                                       |  display float16]` |
-| `thinned`  | `epochs` whose full values were dropped                               |                    |
 | `status`   | `state: idle, live or error; message; skipped` (snapshots throttled)  |                    |
 
 Python decides, the front-end draws:
@@ -109,10 +108,6 @@ def encode_snapshot(snap: Snapshot) -> Message:
         to_buffer(snap.display, WIRE_DTYPES["display"]),
     ]
     return content, buffers
-
-
-def encode_thinned(epochs: Iterable[float]) -> Message:
-    return {"kind": "thinned", "epochs": list(epochs)}, []
 
 
 def encode_status(state: str, message: str = "", skipped: int = 0) -> Message:
