@@ -12,6 +12,8 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..io import protocol
+
 _STATIC = pathlib.Path(__file__).parent.parent / "static"
 
 
@@ -50,11 +52,11 @@ class Canvas(anywidget.AnyWidget):
     montage = t.Bool(False).tag(sync=True)
     """Show every channel of a 4-D or 5-D output in a grid. Type: `bool`. Default: `False`."""
 
-    colormap = t.Enum(["auto", "viridis", "magma", "gray", "diverging"], "auto").tag(sync=True)
+    colormap = t.Enum(protocol.COLORMAPS, "auto").tag(sync=True)
     """Colour map; `"auto"` is diverging around 0 for signed data, else viridis.
     Type: `str`. Default: `"auto"`."""
 
-    range_mode = t.Enum(["layer", "map", "fixed"], "layer").tag(sync=True)
+    range_mode = t.Enum(protocol.RANGE_MODES, "layer").tag(sync=True)
     """Colour range: the layer's min/max over every epoch, the map on display, or
     `range_lo`/`range_hi`. Type: `str`. Default: `"layer"`."""
 
