@@ -329,6 +329,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 6],
             "params": 0,
             "strategy": "input",
+            "bounds": None,
         },
         {
             "id": "dense",
@@ -336,6 +337,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 4],
             "params": 6 * 4 + 4,
             "strategy": "graph",
+            "bounds": None,
         },
         {
             "id": "act",
@@ -343,6 +345,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 4],
             "params": 0,
             "strategy": "graph",
+            "bounds": None,
         },
     ]
 
