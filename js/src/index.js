@@ -3,8 +3,10 @@
 // kernel is busy in fit() (it can still send; it cannot answer).
 //
 // Modules, by concern: `controls` (DOM, menus, listeners), `box` (heatmap, sizing, colour bar),
-// `hover`, `playback` (slider, play, follow), `plots` (bqplot figures); `store`, `heatmap`,
-// `colormap` and `protocol` hold the state, the views, the colours and the wire format.
+// `hover`, `playback` (slider, play, follow), `plots` (bqplot figures), `findings` (banner, menu
+// marks, list), `overview-panel` (layers x steps), `compare` (diff mode, pin); `store`,
+// `heatmap`, `colormap` and `protocol` hold the state, the views, the colours and the wire
+// format.
 
 import "./widget.css";
 import { createStore } from "./store.js";
@@ -16,6 +18,9 @@ import { createBox, scaleFor } from "./box.js";
 import { bindHover } from "./hover.js";
 import { createPlayback } from "./playback.js";
 import { resolveParts, createPlots } from "./plots.js";
+import { createFindings } from "./findings.js";
+import { createOverviewPanel } from "./overview-panel.js";
+import { createCompareControls, diffReference, diffSnapshot, diffScale } from "./compare.js";
 
 // One store per widget model, shared by all its views; keyed by the model's viewer id
 // (anywidget gives initialize and render different model proxies).
@@ -41,6 +46,9 @@ const REDRAW_ON = [
   "range_hi",
   "log_y",
   "follow",
+  "overview_stat",
+  "diff",
+  "pinned",
 ].map((name) => `change:${name}`);
 
 // While following, stay on the newest step even when the kernel, once `fit` has ended, echoes
@@ -73,6 +81,20 @@ export default {
     let plots = null;
     let version = 0; // bumps on every message: the timeline redraws only when data changed
     let current = null; // {snap, view, scale} on display
+    // Show a layer at a step, from the banner, a finding, or an overview cell.
+    const goTo = (layer, epoch) => {
+      const steps = store.state.steps;
+      const latest = steps.length ? steps[steps.length - 1].epoch : epoch;
+      model.set({ layer, follow: epoch === latest, epoch });
+      model.save_changes();
+    };
+    const below = el("div", "kv-below");
+    ui.hover.after(below);
+    const findings = createFindings(root, ui.box.parentNode, below, model, store, listen, goTo);
+    const compareBar = el("span", "kv-compare");
+    ui.status.before(compareBar);
+    const compare = createCompareControls(compareBar, model, listen);
+    const overview = createOverviewPanel(root, model, store, listen, goTo);
 
     function draw() {
       frame = 0;
@@ -84,17 +106,35 @@ export default {
       ui.status.classList.toggle("kv-error", status.state === "error");
       syncMenus(ui, model, store.state);
       syncTime(ui, model, store.state.steps);
-      const snap = store.get(model.get("layer"), model.get("epoch"));
+      findings.draw(ui.layer);
+      overview.draw(version);
+      let snap = store.get(model.get("layer"), model.get("epoch"));
       syncControls(ui, model, snap);
-      if (!snap) return;
+      if (!snap) return compare.sync("");
       store.touch(snap.epoch);
-      const view = viewOf(snap.display, {
+      const viewOptions = {
         sample: model.get("sample"),
         channel: model.get("channel"),
         slice: model.get("slice"),
         montage: model.get("montage"),
-      });
-      const scale = scaleFor(model, store, snap, view);
+      };
+      let view = viewOf(snap.display, viewOptions);
+      let scale = scaleFor(model, store, snap, view);
+      let note = "";
+      let diffed = false;
+      if (model.get("diff")) {
+        const ref = diffReference(store, snap.layer, snap.epoch, model.get("pinned"));
+        const diff = diffSnapshot(snap, ref);
+        note = diff.note;
+        if (diff.snap) {
+          diffed = true;
+          snap = diff.snap;
+          view = viewOf(snap.display, viewOptions);
+          scale = diffScale(view, snap.display.data);
+        }
+      }
+      compare.sync(note);
+      ui.heatmap.dataset.diff = diffed ? note : "";
       box.draw(snap, view, scale);
       current = { snap, view, scale };
       root.dataset.drawMs = String(performance.now() - t0);
@@ -118,9 +158,11 @@ export default {
     for (const name of FOLLOW_ON) model.on(name, playback.followLatest);
     const resize = new ResizeObserver(() => {
       box.resized();
+      overview.resized();
       redraw();
     });
     resize.observe(ui.box);
+    resize.observe(overview.element);
 
     playback.followLatest();
     let parts = null;

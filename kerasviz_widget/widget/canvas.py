@@ -69,6 +69,18 @@ class Canvas(anywidget.AnyWidget):
     log_y = t.Bool(False).tag(sync=True)
     """Histogram counts on a log scale. Type: `bool`. Default: `False`."""
 
+    pinned = t.Float(None, allow_none=True).tag(sync=True)
+    """Epoch label of a pinned step, whose histogram is outlined over the current one; `None`
+    pins nothing. Type: `float | None`. Default: `None`."""
+
+    diff = t.Bool(False).tag(sync=True)
+    """Show the heatmap as the difference from a reference step: the `pinned` step, else the
+    previous one. Type: `bool`. Default: `False`."""
+
+    overview_stat = t.Enum(list(protocol.OVERVIEW_STATS), "mean_abs").tag(sync=True)
+    """The statistic the overview is coloured by, a key of `protocol.OVERVIEW_STATS`.
+    Type: `str`. Default: `"mean_abs"`."""
+
     hist = anywidget.WidgetTrait().tag(sync=True)
     """The bqplot `Bars` mark of the histogram, driven by the front-end. Type: `bqplot.Bars`."""
 
