@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 from .core.callback import MAX_OVERHEAD, ViewerCallback, check_every_n_batches
@@ -52,9 +53,16 @@ def is_chief(model: Any = None) -> tuple[bool, str | None]:
     """Whether this process should write, and its task name under a multi-worker cluster.
 
     Under `MultiWorkerMirroredStrategy` only the chief writes (the task `chief`, or `worker` 0 when
-    the cluster has no `chief`), as Keras' own checkpoint callbacks do. Any other strategy, and no
+    the cluster has no `chief`), as Keras' own checkpoint callbacks do. On JAX with several
+    processes (`keras.distribution.initialize`), only process 0 writes. Any other strategy, and no
     strategy, writes.
     """
+    if not os.environ.get("TF_CONFIG") and keras.backend.backend() == "jax":
+        import jax
+
+        if jax.process_count() > 1:
+            index = jax.process_index()
+            return index == 0, f"process:{index}"
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = config.get("task") or {}
     cluster = config.get("cluster") or {}
@@ -217,6 +225,8 @@ class Recorder(ViewerCallback):
         self._bins = int(bins)
         self._max_values = int(max_values)
         self._tensorboard = bool(tensorboard)
+        if self._tensorboard:
+            _check_tensorboard()
         self._tb_writer: Any = None
         self.chief, self.task = is_chief(model)
         """Whether this process writes (`False` on the non-chief workers of a cluster)."""
@@ -328,6 +338,18 @@ class Recorder(ViewerCallback):
     def _flush(self) -> None:
         if self._tb_writer is not None:
             self._tb_writer.flush()
+
+
+def _check_tensorboard() -> None:
+    """Raise a clear error for `tensorboard=True` when TensorFlow, which writes it, is missing."""
+    try:
+        import tensorflow  # noqa: F401 - imported for `tf.summary` when the first step is written
+    except ImportError:
+        raise ImportError(
+            "`tensorboard=True` writes the activation histograms with `tf.summary`, and "
+            "TensorFlow is not installed. Install TensorFlow (`pip install tensorflow`), or pass "
+            "`tensorboard=False` (the run folder itself needs no TensorFlow)."
+        ) from None
 
 
 def tensorboard_tag(layer_id: str) -> str:

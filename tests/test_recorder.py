@@ -131,6 +131,7 @@ def test_folder_thins_full_arrays_by_the_history_rule(cnn, data, tmp_path):
 
 
 def test_tensorboard_histograms_count_every_value(cnn, data, tmp_path):
+    pytest.importorskip("tensorflow", reason="the TensorBoard export writes with tf.summary")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util import tensor_util
 

@@ -21,9 +21,10 @@ epoch label is inside. When the full arrays of the run outgrow the budget, the o
 them, thinned evenly by the same rule as the in-memory history (the first and the last step always
 keep them): such a step file is rewritten, atomically, with its snapshots and logs only.
 
-Files are NumPy `.npz` archives read with `allow_pickle=False` and JSON; nothing is pickled. Paths
-go through `tf.io.gfile` when TensorFlow is installed, so any filesystem TensorFlow can open works
-(local folders, `gs://`, ...); otherwise through the local filesystem.
+Files are NumPy `.npz` archives read with `allow_pickle=False` and JSON; nothing is pickled. Local
+paths are plain files; a URL such as `gs://bucket/run` goes through `tf.io.gfile`, so any
+filesystem TensorFlow can open works when TensorFlow is installed. TensorFlow is imported only for
+such a path.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ _before_rename: Callable[[str], None] | None = None
 
 
 class _LocalFS:
-    """The subset of `tf.io.gfile` used here, on the local filesystem (when TF is missing)."""
+    """The subset of `tf.io.gfile` used here, on the local filesystem."""
 
     @staticmethod
     def exists(path: str) -> bool:
@@ -100,18 +101,62 @@ class _LocalFS:
         return open(path, mode)  # noqa: SIM115 - returned to a `with`
 
 
-_FS: Any = None
+def is_url(path: str) -> bool:
+    """Whether `path` names a remote filesystem (`gs://...`, `s3://...`), not a local file."""
+    scheme, sep, _ = str(path).partition("://")
+    return bool(sep) and scheme.isidentifier() and scheme != "file"
+
+
+def _gfile(path: str) -> Any:
+    try:
+        from tensorflow.io import gfile
+    except ImportError:
+        raise ImportError(
+            f"The run folder {path!r} is not a local path; reading and writing it needs "
+            "TensorFlow's filesystems (`tf.io.gfile`), and TensorFlow is not installed. Install "
+            "TensorFlow (`pip install tensorflow`), or use a local folder."
+        ) from None
+    return gfile
+
+
+class _Files:
+    """The subset of `tf.io.gfile` used here: local paths as plain files, URLs through TF.
+
+    Every method dispatches on its path, so a local run never imports TensorFlow.
+    """
+
+    _local = _LocalFS()
+
+    def _for(self, path: str) -> Any:
+        return _gfile(path) if is_url(path) else self._local
+
+    def exists(self, path: str) -> bool:
+        return self._for(path).exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return self._for(path).isdir(path)
+
+    def makedirs(self, path: str) -> None:
+        self._for(path).makedirs(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return list(self._for(path).listdir(path))
+
+    def remove(self, path: str) -> None:
+        self._for(path).remove(path)
+
+    def rename(self, src: str, dst: str, overwrite: bool = False) -> None:
+        self._for(dst).rename(src, dst, overwrite=overwrite)
+
+    def GFile(self, path: str, mode: str = "r") -> Any:  # noqa: N802 - mirrors tf.io.gfile
+        return self._for(path).GFile(path, mode)
+
+
+_FS = _Files()
 
 
 def fs() -> Any:
-    """`tf.io.gfile` if TensorFlow is importable, else the local filesystem."""
-    global _FS
-    if _FS is None:
-        try:
-            from tensorflow.io import gfile
-        except ImportError:  # pragma: no cover - TensorFlow is a dependency today
-            gfile = _LocalFS()
-        _FS = gfile
+    """The filesystem of run folders: plain files for local paths, `tf.io.gfile` for URLs."""
     return _FS
 
 
