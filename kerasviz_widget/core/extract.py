@@ -51,6 +51,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from .health import activation_bounds
+
 INPUT_ID = "input"
 """Id of the probe input in the catalog (`input:NAME` for each input of a multi-input model)."""
 
@@ -72,6 +74,8 @@ class LayerInfo:
         params: Parameter count of the layer (for a nested model: all its parameters).
         strategy: `"input"`, `"graph"` or `"capture"`.
         tensor: For `graph` outputs, the symbolic `KerasTensor` of the model graph.
+        bounds: `(lo, hi)`, the output range of the layer's bounded activation, or `None`; set
+            from the layer by `health.activation_bounds`.
     """
 
     id: str
@@ -85,6 +89,11 @@ class LayerInfo:
     call_id: str = field(default="", repr=False, compare=False)
     output_index: int | None = field(default=None, repr=False, compare=False)
     input_index: int | None = field(default=None, repr=False, compare=False)
+    bounds: tuple[float, float] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.bounds is None:
+            self.bounds = activation_bounds(self.layer, self.output_index)
 
     def to_json(self) -> dict[str, Any]:
         """The catalog entry as the front-end receives it."""
@@ -94,6 +103,7 @@ class LayerInfo:
             "output_shape": list(self.output_shape),
             "params": self.params,
             "strategy": self.strategy,
+            "bounds": None if self.bounds is None else list(self.bounds),
         }
 
 

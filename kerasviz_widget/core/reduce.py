@@ -31,7 +31,6 @@ infinities, or a NaN, shows NaN).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_BINS = 64
-DEFAULT_MAX_VALUES = 262_144
+from .settings import DEFAULT_BINS, DEFAULT_MAX_VALUES
+
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 LAYOUTS = {0: "bars", 1: "bars", 2: "ND", 3: "NTD", 4: "NHWC", 5: "NDHWC"}
@@ -55,7 +54,28 @@ POOL_GROUPS: dict[str, tuple[tuple[int, ...], ...]] = {
     "NDHWC": ((1, 2, 3), (4,), (0,)),
 }
 
-STAT_KEYS = ("min", "max", "mean", "std", "zero_fraction", "nan_count", "inf_count")
+STAT_KEYS = (
+    "min",
+    "max",
+    "mean",
+    "std",
+    "zero_fraction",
+    "nan_count",
+    "inf_count",
+    "mean_abs",
+    "dead_fraction",
+    "constant",
+    "saturated_fraction",
+)
+"""The statistics of one layer output at one step, in the order of a stored row
+(`step.StatsTable`). Only ever appended to: a row stored with fewer columns (an older file) reads
+its missing statistics as `None`. See `compute_stats` for each definition."""
+
+COUNT_KEYS = ("nan_count", "inf_count")
+"""The statistics that are counts (`int`); every other one is a `float` or `None`."""
+
+SATURATION_MARGIN = 0.01
+"""A value is saturated within this fraction of the output range `hi - lo` from either bound."""
 
 
 @dataclass
@@ -85,56 +105,50 @@ class Snapshot:
     display: np.ndarray
     layout: str
 
+    @property
+    def axes(self) -> list[dict[str, Any]]:
+        """The display axes, in display order, with the pool factor of each; see `display_axes`."""
+        return display_axes(self.stats["shape"], self.layout, self.display.shape)
+
 
 # ------------------------------------------------------------------------------ reference
 
 
-def check_settings(
-    bins: Any, max_values: Any, budget_mb: Any, *, who: str = "TensorViewer"
-) -> tuple[int, int, int]:
-    """Validate the reduction settings of `who`; returns `(bins, max_values, budget_bytes)`."""
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
-        raise ValueError(
-            f"{who} received bins={bins!r}; it must be an integer >= 2 (the number of "
-            "histogram bins). Pass e.g. `bins=64`, the default."
-        )
-    if (
-        isinstance(max_values, bool)
-        or not isinstance(max_values, numbers.Integral)
-        or (max_values < 1)
-    ):
-        raise ValueError(
-            f"{who} received max_values={max_values!r}; it must be an integer >= 1 (the "
-            "most values of a display array sent to the front-end). Pass e.g. "
-            "`max_values=262_144`, the default."
-        )
-    if (
-        isinstance(budget_mb, bool)
-        or not isinstance(budget_mb, numbers.Real)
-        or not math.isfinite(budget_mb)
-        or budget_mb <= 0
-    ):
-        raise ValueError(
-            f"{who} received budget_mb={budget_mb!r}; it must be a finite number of MB "
-            "> 0 (the memory budget of the history). Pass e.g. `budget_mb=512`, the default."
-        )
-    return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
+def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Exact statistics over all values of `array` (the reference; `reduce_many` agrees with it).
 
-
-def compute_stats(array: np.ndarray) -> dict[str, Any]:
-    """Exact statistics over all values of `array`.
-
-    `min`, `max`, `mean` and `std` are over the finite values, accumulated in float64 (`None`
-    when there are none); `zero_fraction` is over all values (0.0 for an empty array); NaN and
-    infinities are counted.
+    - `min`, `max`, `mean`, `std`: over the finite values, accumulated in float64; `None` when
+      there are none.
+    - `zero_fraction`: values equal to 0, over all values; 0.0 for an empty array.
+    - `nan_count`, `inf_count`: the number of NaN and of infinite (either sign) values.
+    - `mean_abs`: the mean of `|x|` over the finite values, in float64; `None` when there are
+      none.
+    - `dead_fraction`: the units are the entries of the last axis; a unit is dead when it is
+      exactly 0 (`-0.0` included) at every probe sample and position, that is
+      `all(x[..., j] == 0)`; a NaN or infinity is not 0. The fraction of dead units. `None` for a
+      rank below 2 (there is no unit axis apart from the batch) and for an empty array.
+    - `constant`: 1.0 when every probe sample's output equals the first sample's, position by
+      position, else 0.0. NaN equals NaN at the same position (NaN against a number differs), so
+      `all((x[i] == x[0]) | (isnan(x[i]) & isnan(x[0])))` over samples `i >= 1`. `None` for a
+      rank-0 output, a probe of fewer than 2 samples, and an empty array.
+    - `saturated_fraction`: with `bounds = (lo, hi)` of a bounded activation, the fraction of all
+      values within `SATURATION_MARGIN` (1%) of the range from a bound:
+      `count(x <= lo + 0.01 * (hi - lo) or x >= hi - 0.01 * (hi - lo)) / size`, compared in
+      float64. NaN never counts; a value beyond a bound (an infinity included) does. `None`
+      without `bounds`, and for an empty array.
 
     Args:
-        array: A layer output, any shape.
+        array: A layer output, any shape, batch first.
+        bounds: `(lo, hi)`, the output range of the layer's activation, or `None` when it is not
+            bounded (see `core.health.activation_bounds`). Defaults to `None`.
 
     Returns:
-        A dict with keys `shape` (tuple), `min`, `max`, `mean`, `std`, `zero_fraction`,
-        `nan_count` and `inf_count`.
+        A dict with keys `shape` (tuple) and every key of `STAT_KEYS`.
+
+    Raises:
+        ValueError: If `bounds` is not a pair of finite numbers `lo < hi`.
     """
+    edges = saturation_edges(bounds)
     a = np.asarray(array)
     finite_mask = np.isfinite(a)
     finite = a[finite_mask].astype(np.float64, copy=False)
@@ -150,13 +164,54 @@ def compute_stats(array: np.ndarray) -> dict[str, Any]:
         "zero_fraction": float(np.count_nonzero(a == 0) / size) if size else 0.0,
         "nan_count": nan_count,
         "inf_count": inf_count,
+        "mean_abs": None,
+        "dead_fraction": None,
+        "constant": None,
+        "saturated_fraction": None,
     }
     if finite.size:
         stats["min"] = float(finite.min())
         stats["max"] = float(finite.max())
         stats["mean"] = float(finite.mean())
         stats["std"] = float(finite.std())
+        stats["mean_abs"] = float(np.abs(finite).mean())
+    if size and a.ndim >= 2:
+        dead = np.all(a.reshape(-1, a.shape[-1]) == 0, axis=0)
+        stats["dead_fraction"] = float(dead.mean())
+    if size and a.ndim >= 1 and a.shape[0] >= 2:
+        same = a == a[0]
+        if nan_count:
+            same |= np.isnan(a) & np.isnan(a[0])
+        stats["constant"] = 1.0 if bool(same.all()) else 0.0
+    if size and edges is not None:
+        x = a.astype(np.float64, copy=False)
+        near = (x <= edges[0]) | (x >= edges[1])
+        stats["saturated_fraction"] = float(np.count_nonzero(near) / size)
     return stats
+
+
+def saturation_edges(bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The saturation thresholds `(lo + m, hi - m)`, `m = SATURATION_MARGIN * (hi - lo)`.
+
+    Raises:
+        ValueError: If `bounds` is not `None` nor a pair of finite numbers `lo < hi`.
+    """
+    if bounds is None:
+        return None
+    try:
+        if isinstance(bounds, (str, bytes)):
+            raise TypeError
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(
+            f"Received bounds={bounds!r}; they must be `None` or a pair `(lo, hi)` of finite "
+            "numbers with lo < hi (the output range of a bounded activation, e.g. `(0, 1)` for "
+            "a sigmoid)."
+        )
+    margin = SATURATION_MARGIN * (hi - lo)
+    return lo + margin, hi - margin
 
 
 def histogram_range(lo: float, hi: float) -> tuple[float, float]:
@@ -247,6 +302,76 @@ def pool_factors(shape: tuple[int, ...], layout: str, max_values: int) -> tuple[
     return tuple(factors)
 
 
+def display_axes(
+    shape: tuple[int, ...], layout: str, display_shape: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """The axes of a display array: what each one shows and by which factor it was pooled.
+
+    The front-end reads these to map a display index back to the layer output; it derives no
+    factor of its own. The factor of each axis is recovered from the shapes alone, so a snapshot
+    read back from a history file describes itself just as a fresh one does.
+
+    Why the shapes suffice: `pool_factors` pools the axes of a group (see `POOL_GROUPS`) by one
+    common factor `f`, so an axis of length `n` (arranged) is shown as `d = ceil(n / f)`. Let
+    `g = max(ceil(n_i / d_i))` over the group. (1) `f >= g`: `ceil(n_i / f) = d_i` means
+    `n_i / f <= d_i`, so `f >= ceil(n_i / d_i)` for every axis. (2) `g` gives the same display
+    shape: `g >= ceil(n_i / d_i)` makes `ceil(n_i / g) <= d_i`, and `g <= f` makes
+    `ceil(n_i / g) >= ceil(n_i / f) = d_i`. The size pooled by a factor depends on the display
+    shape only, so `g` fits the budget whenever `f` does; the rule takes the smallest factor that
+    fits, hence `f <= g`, and `f = g`. (When not even one value per axis fits, the rule pools the
+    group by its longest axis, `max(n_i)`, which is `g` again, as every `d_i` is 1.) Each axis
+    reports `min(f, n)`, the block size `pool_factors` uses; both give the same blocks.
+
+    Args:
+        shape: Shape of the layer output, batch first (`stats["shape"]`).
+        layout: The display layout, one of `bars`, `ND`, `NTD`, `NHWC`, `NDHWC`.
+        display_shape: Shape of the display array.
+
+    Returns:
+        One dict per display axis, in display order: `name` (`sample`, `unit`, `time`, `depth`,
+        `y`, `x` or `channel`), `size` (its length in the arranged layer output) and `pool` (the
+        block length: display index `i` covers `[i * pool, min(size, (i + 1) * pool))`). The
+        axis of a flattened output (rank 0, or rank > 5) also has `flattened`: the lengths of the
+        layer output's axes it holds, in C order (`[]` for a scalar).
+
+    Raises:
+        ValueError: If `layout` or `display_shape` does not fit `shape`.
+
+    Example:
+
+    >>> [(a["name"], a["pool"]) for a in display_axes((1, 100, 100, 1), "NHWC", (1, 34, 34, 1))]
+    [('sample', 1), ('y', 3), ('x', 3), ('channel', 1)]
+    """
+    shape = tuple(int(n) for n in shape)
+    arranged, arranged_layout = arrange(np.broadcast_to(np.float32(0), shape))
+    sizes = arranged.shape
+    display_shape = tuple(int(d) for d in display_shape)
+    if layout != arranged_layout or len(display_shape) != len(sizes):
+        raise ValueError(
+            f"display_axes received layout {layout!r} and display shape {display_shape} for a "
+            f"layer output of shape {shape}, which is shown as {arranged_layout!r} with "
+            f"{len(sizes)} axes. Pass the snapshot's own `layout` and `display.shape`."
+        )
+    names = {
+        "bars": ("sample",),
+        "ND": ("sample", "unit"),
+        "NTD": ("sample", "time", "unit"),
+        "NHWC": ("sample", "y", "x", "channel"),
+        "NDHWC": ("sample", "depth", "y", "x", "channel"),
+    }[layout]
+    pools = [1] * len(sizes)
+    for group in POOL_GROUPS[layout]:
+        f = max((-(-sizes[i] // display_shape[i]) for i in group if display_shape[i]), default=1)
+        for i in group:
+            pools[i] = min(f, sizes[i]) if sizes[i] else 1
+    axes: list[dict[str, Any]] = [
+        {"name": name, "size": n, "pool": f} for name, n, f in zip(names, sizes, pools, strict=True)
+    ]
+    if len(shape) == 0 or len(shape) > 5:
+        axes[-1]["flattened"] = list(shape[1:])
+    return axes
+
+
 def _pool_axis(a: np.ndarray, axis: int, f: int) -> np.ndarray:
     """Block sums of `f` neighbours along `axis`, in float64, by `f` strided additions."""
     n = a.shape[axis]
@@ -331,6 +456,7 @@ def reduce_array(
     batch: int | None = None,
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
+    bounds: tuple[float, float] | None = None,
 ) -> Snapshot:
     """Reduce one layer output to the `Snapshot` the front-end draws (reference path).
 
@@ -341,6 +467,8 @@ def reduce_array(
         batch: Batch index inside the epoch. Defaults to `None` (an epoch end).
         bins: Histogram bins. Defaults to `64`.
         max_values: Most values of the display array. Defaults to `262_144`.
+        bounds: Output range of the layer's activation, for `saturated_fraction`; see
+            `compute_stats`. Defaults to `None` (not bounded).
 
     Returns:
         The `Snapshot`.
@@ -351,7 +479,7 @@ def reduce_array(
         layer=layer,
         epoch=epoch,
         batch=batch,
-        stats=compute_stats(array),
+        stats=compute_stats(array, bounds),
         hist_lo=lo,
         hist_hi=hi,
         counts=counts,
@@ -377,16 +505,19 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _fast_stats_histogram(
-    array: np.ndarray, bins: int
+    array: np.ndarray, bins: int, bounds: tuple[float, float] | None = None
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
     """Statistics and histogram in cache-sized chunks, agreeing with the reference.
 
     One native pass gives min, max and the zero count (and tells whether any value is not finite);
     then one chunked pass over the values, converted to float64 a chunk at a time, accumulates the
-    mean and the sum of squared deviations (Chan's pairwise merge) and the histogram counts: a bin
-    index estimated by one multiply, corrected against the bin edges exactly as `np.histogram`
-    corrects its own, and counted with `np.bincount`.
+    mean and the sum of squared deviations (Chan's pairwise merge), the sum of `|x|`, the
+    saturated count (with `bounds`) and the histogram counts: a bin index estimated by one
+    multiply, corrected against the bin edges exactly as `np.histogram` corrects its own, and
+    counted with `np.bincount`. `dead_fraction` and `constant` see `_dead_fraction` and
+    `_constant`.
     """
+    edges_sat = saturation_edges(bounds)
     a = np.asarray(array)
     shape = tuple(int(d) for d in a.shape)
     flat = a.reshape(-1)
@@ -400,20 +531,32 @@ def _fast_stats_histogram(
         "zero_fraction": 0.0,
         "nan_count": 0,
         "inf_count": 0,
+        "mean_abs": None,
+        "dead_fraction": None,
+        "constant": None,
+        "saturated_fraction": None,
     }
     counts = np.zeros(bins, dtype=np.int64)
     if size == 0:
         return stats, 0.0, 1.0, counts.astype(np.uint32)
-    stats["zero_fraction"] = float((size - np.count_nonzero(flat)) / size)
+    zeros = size - np.count_nonzero(flat)
+    stats["zero_fraction"] = float(zeros / size)
     mn, mx = flat.min(), flat.max()
     finite = flat
-    if not (np.isfinite(mn) and np.isfinite(mx)):
+    all_finite = bool(np.isfinite(mn) and np.isfinite(mx))
+    if not all_finite:
         finite = flat[np.isfinite(flat)]
         nan_count = int(np.count_nonzero(np.isnan(flat)))
         stats["nan_count"] = nan_count
         stats["inf_count"] = int(size - finite.size - nan_count)
-        if finite.size == 0:
-            return stats, 0.0, 1.0, counts.astype(np.uint32)
+    stats["dead_fraction"] = _dead_fraction(a, zeros, all_finite and mn >= 0, all_finite)
+    stats["constant"] = _constant(a, stats["nan_count"] > 0)
+    saturated = stats["inf_count"]  # infinities lie beyond a bound
+    if finite.size == 0:
+        if edges_sat is not None:
+            stats["saturated_fraction"] = float(saturated / size)
+        return stats, 0.0, 1.0, counts.astype(np.uint32)
+    if not all_finite:
         mn, mx = finite.min(), finite.max()
     lo, hi = histogram_range(float(mn), float(mx))
     edges = np.linspace(lo, hi, bins + 1)
@@ -428,6 +571,7 @@ def _fast_stats_histogram(
     m2 = np.empty(chunk, dtype=bool)
     n_total = 0
     total = 0.0
+    abs_total = 0.0
     mean = 0.0
     m2_total = 0.0
     for start in range(0, finite.size, chunk):
@@ -448,6 +592,13 @@ def _fast_stats_histogram(
         mean += delta * k / n_new
         m2_total += chunk_m2 + delta * delta * n_total * k / n_new
         n_total = n_new
+        np.absolute(x, out=e)
+        abs_total += float(e.sum())
+        if edges_sat is not None:
+            np.less_equal(x, edges_sat[0], out=m1)
+            np.greater_equal(x, edges_sat[1], out=m2)
+            np.logical_or(m1, m2, out=m1)
+            saturated += int(np.count_nonzero(m1))
         # Histogram: bin indices with the same edge corrections as np.histogram.
         np.subtract(x, lo, out=d)
         np.multiply(d, scale, out=d)  # an estimate within one bin; the corrections make it exact
@@ -467,18 +618,84 @@ def _fast_stats_histogram(
     stats["max"] = float(mx)
     stats["mean"] = total / n_total
     stats["std"] = math.sqrt(max(m2_total, 0.0) / n_total)
+    stats["mean_abs"] = abs_total / n_total
+    if edges_sat is not None:
+        stats["saturated_fraction"] = float(saturated / size)
     return stats, lo, hi, counts.astype(np.uint32)
 
 
+_WIDE = 4096  # values per row when a reduction over rows is folded onto wide rows
+
+
+def _column_extreme(a2: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+    """`ufunc.reduce(a2, axis=0)` of a C-contiguous `(M, D)` array, fast for a small `D`.
+
+    Reducing over rows of a few columns is slow in NumPy, so whole groups of `k` rows are reduced
+    as rows of `k * D` values, then folded.
+    """
+    m, dim = a2.shape
+    k = max(1, min(m, _WIDE // dim))
+    head = (m // k) * k
+    out = ufunc.reduce(a2[:head].reshape(-1, k * dim), axis=0).reshape(k, dim)
+    out = ufunc.reduce(out, axis=0)
+    if head < m:
+        out = ufunc(out, ufunc.reduce(a2[head:], axis=0))
+    return out
+
+
+def _dead_fraction(a: np.ndarray, zeros: int, nonnegative: bool, all_finite: bool) -> float | None:
+    """`dead_fraction` (see `compute_stats`) of a C-contiguous array with `zeros` zero values.
+
+    A unit is all zeros when its column's max and min are both 0 (a NaN makes the max NaN, an
+    infinity the max or min infinite). Fewer zeros than rows leave no dead unit; with no negative
+    value and nothing non-finite, the max alone decides.
+    """
+    if a.ndim < 2 or a.size == 0:
+        return None
+    dim = a.shape[-1]
+    a2 = a.reshape(-1, dim)
+    if zeros < a2.shape[0]:
+        return 0.0
+    if a.dtype == np.bool_:
+        return float(np.count_nonzero(~_column_extreme(a2, np.logical_or)) / dim)
+    dead = _column_extreme(a2, np.maximum) == 0
+    if not (nonnegative and all_finite):
+        dead &= _column_extreme(a2, np.minimum) == 0
+    return float(np.count_nonzero(dead) / dim)
+
+
+def _constant(a: np.ndarray, has_nan: bool) -> float | None:
+    """`constant` (see `compute_stats`): each sample against the first, stopping at a difference."""
+    if a.ndim == 0 or a.shape[0] < 2 or a.size == 0:
+        return None
+    first = a[0]
+    for i in range(1, a.shape[0]):
+        sample = a[i]
+        if np.array_equal(sample, first):
+            continue
+        if has_nan and np.array_equal(sample, first, equal_nan=True):
+            continue
+        return 0.0
+    return 1.0
+
+
 def _reduce_one(
-    layer: str, array: np.ndarray, epoch: float, batch: int | None, bins: int, max_values: int
+    layer: str,
+    array: np.ndarray,
+    epoch: float,
+    batch: int | None,
+    bins: int,
+    max_values: int,
+    bounds: tuple[float, float] | None = None,
 ) -> Snapshot:
     a = np.asarray(array)
     if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
-        return reduce_array(layer, a, epoch=epoch, batch=batch, bins=bins, max_values=max_values)
+        return reduce_array(
+            layer, a, epoch=epoch, batch=batch, bins=bins, max_values=max_values, bounds=bounds
+        )
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
-    stats, lo, hi, counts = _fast_stats_histogram(a, bins)
+    stats, lo, hi, counts = _fast_stats_histogram(a, bins, bounds)
     needs_clip = stats["inf_count"] > 0 or (
         stats["min"] is not None and (stats["min"] < -FLOAT16_MAX or stats["max"] > FLOAT16_MAX)
     )
@@ -503,13 +720,16 @@ def reduce_many(
     batch: int | None = None,
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
+    bounds: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> dict[str, Snapshot]:
     """Reduce the outputs of every layer of one step, fast; the widget's path during training.
 
     Each layer is reduced in cache-sized chunks (one native pass for min, max and the zero count,
-    one chunked pass for the moments and the histogram), and the layers are reduced in parallel
-    on a thread pool (NumPy releases the GIL in its loops). The results agree with `reduce_array`:
-    the same histogram counts, statistics to float64 rounding, the same display array.
+    one chunked pass for the moments, `|x|`, the saturated count and the histogram; the dead-unit
+    check only when a layer has at least as many zeros as rows, and the constant check stops at
+    the first sample that differs), and the layers are reduced in parallel on a thread pool
+    (NumPy releases the GIL in its loops). The results agree with `reduce_array`: the same
+    histogram counts, statistics to float64 rounding, the same display array.
 
     Args:
         arrays: Layer id to layer output, batch first.
@@ -517,18 +737,33 @@ def reduce_many(
         batch: Batch index inside the epoch. Defaults to `None` (an epoch end).
         bins: Histogram bins. Defaults to `64`.
         max_values: Most values of each display array. Defaults to `262_144`.
+        bounds: Layer id to the output range of its activation (the catalog's `bounds`), for
+            `saturated_fraction`; a layer not in it is not bounded. Defaults to `None` (none is).
 
     Returns:
         Layer id to `Snapshot`, in the order of `arrays`.
     """
+    bounds = bounds or {}
     items = list(arrays.items())
     total = sum(int(np.size(a)) for _, a in items)
     if len(items) < 2 or total < _PARALLEL_MIN_VALUES:
-        return {lid: _reduce_one(lid, a, epoch, batch, bins, max_values) for lid, a in items}
+        return {
+            lid: _reduce_one(lid, a, epoch, batch, bins, max_values, bounds.get(lid))
+            for lid, a in items
+        }
     # Largest first, so the pool ends evenly.
     order = sorted(range(len(items)), key=lambda i: -int(np.size(items[i][1])))
     futures = {
-        i: _executor().submit(_reduce_one, items[i][0], items[i][1], epoch, batch, bins, max_values)
+        i: _executor().submit(
+            _reduce_one,
+            items[i][0],
+            items[i][1],
+            epoch,
+            batch,
+            bins,
+            max_values,
+            bounds.get(items[i][0]),
+        )
         for i in order
     }
     return {items[i][0]: futures[i].result() for i in range(len(items))}

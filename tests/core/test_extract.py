@@ -334,6 +334,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 6],
             "params": 0,
             "strategy": "input",
+            "bounds": None,
         },
         {
             "id": "dense",
@@ -341,6 +342,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 4],
             "params": 6 * 4 + 4,
             "strategy": "graph",
+            "bounds": None,
         },
         {
             "id": "act",
@@ -348,6 +350,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 4],
             "params": 0,
             "strategy": "graph",
+            "bounds": None,
         },
     ]
 
