@@ -39,7 +39,7 @@ DATA_PARALLEL = """
 import sys, warnings
 import jax, keras, numpy as np
 from kerasviz_widget import Recorder, TensorViewer
-from kerasviz_widget.core.callback import ViewerCallback
+from kerasviz_widget.core.callback import RecordingCallback
 from tests.backends.test_jax_data_parallel import tiny_model
 
 logdir, weights, viewed = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -61,7 +61,7 @@ class Pace(keras.callbacks.Callback):  # training moves the clock: steps look fr
     def on_train_batch_begin(self, batch, logs=None):
         Pace.now += 1000.0
 recorder.clock = lambda: Pace.now
-callback = ViewerCallback(viewer, every_n_batches=2, clock=lambda: Pace.now)
+callback = RecordingCallback(viewer._source.session, every_n_batches=2, clock=lambda: Pace.now)
 model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[Pace(), callback, recorder])
 recorder.close()
 np.savez(weights, *[np.asarray(w) for w in model.get_weights()])

@@ -21,7 +21,7 @@ import pytest
 from keras import layers
 
 from kerasviz_widget import Recorder, TensorViewer, layer_output
-from kerasviz_widget.core.callback import ViewerCallback
+from kerasviz_widget.core.callback import RecordingCallback
 from kerasviz_widget.core.extract import Extractor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -204,7 +204,7 @@ def test_viewer_callback_and_snapshot_match_the_oracle(kind):
     viewer = TensorViewer(model, probe)
     _assert_matches(lambda lid: viewer.values(lid, 0), oracle(model, probe))
     pace = Pace()
-    callback = ViewerCallback(viewer, every_n_batches=2, clock=pace)
+    callback = RecordingCallback(viewer._source.session, every_n_batches=2, clock=pace)
     model.fit(fit_x, fit_y, epochs=2, batch_size=4, verbose=0, callbacks=[pace, callback])
     assert viewer.epochs == [0, 0.5, 1, 1.5, 2]
     np.testing.assert_allclose(
@@ -269,7 +269,9 @@ def test_per_batch_snapshots_do_not_change_what_fit_computes():
         model.compile(optimizer="adam", loss="mse")
         viewer = TensorViewer(model, probe)
         pace = Pace()
-        callbacks = [pace, ViewerCallback(viewer, 1, clock=pace)] if with_viewer else []
+        callbacks = (
+            [pace, RecordingCallback(viewer._source.session, 1, clock=pace)] if with_viewer else []
+        )
         model.fit(fit_x, fit_y, epochs=2, batch_size=4, verbose=0, callbacks=callbacks)
         return [_np(w) for w in model.weights]
 
