@@ -267,19 +267,30 @@ class Records(keras.callbacks.Callback):
         self.watch.record(epoch + 1)
 
 
+class Gate(layers.Layer):
+    """Divides by a non-trainable weight (a weight of the model, so every backend reads its
+    current value; a variable closed over by a `Lambda` is a constant to a compiled JAX call)."""
+
+    def build(self, input_shape):
+        self.gate = self.add_weight(shape=(), initializer="ones", trainable=False, name="gate")
+
+    def call(self, t):
+        return t / self.gate
+
+
 @pytest.fixture(scope="module")
 def breaking() -> Watch:
-    """A model whose Lambda divides by a gate that drops to 0 at epoch 2 of `fit`."""
+    """A model whose layer divides by a gate that drops to 0 at epoch 2 of `fit`."""
     keras.utils.set_random_seed(1)
-    gate = keras.Variable(1.0, trainable=False, name="gate")
     model = keras.Sequential(
         [
             keras.Input((6,)),
             layers.Dense(4, activation="tanh", name="dense"),
-            layers.Lambda(lambda t: t / gate, name="blowup"),
+            Gate(name="blowup"),
             layers.Dense(1, name="out"),
         ]
     )
+    gate = model.get_layer("blowup").gate
     model.compile(optimizer="sgd", loss="mse")
     watch = Watch(model, probe(n=8))
     watch.record(0)
