@@ -45,19 +45,30 @@ class Breaks(keras.callbacks.Callback):
             self.gate.assign(0.0)
 
 
+class Gate(layers.Layer):
+    """Divides by a non-trainable weight (a weight of the model, so every backend reads its
+    current value; a variable closed over by a `Lambda` is a constant to a compiled JAX call)."""
+
+    def build(self, input_shape):
+        self.gate = self.add_weight(shape=(), initializer="ones", trainable=False, name="gate")
+
+    def call(self, t):
+        return t / self.gate
+
+
 def breaking_model() -> tuple[keras.Model, keras.Variable]:
+    """A model whose layer `blowup` divides by a gate; the gate is returned to drop it to 0."""
     keras.utils.set_random_seed(1)
-    gate = keras.Variable(1.0, trainable=False, name="gate")
     model = keras.Sequential(
         [
             keras.Input((6,)),
             layers.Dense(4, activation="tanh", name="dense"),
-            layers.Lambda(lambda t: t / gate, name="blowup"),
+            Gate(name="blowup"),
             layers.Dense(1, name="out"),
         ]
     )
     model.compile(optimizer="sgd", loss="mse")
-    return model, gate
+    return model, model.get_layer("blowup").gate
 
 
 def train(model: keras.Model, gate: keras.Variable, callback: keras.callbacks.Callback) -> None:
@@ -67,7 +78,8 @@ def train(model: keras.Model, gate: keras.Variable, callback: keras.callbacks.Ca
 
 @pytest.fixture(scope="module")
 def broken_run(tmp_path_factory):
-    """A viewer and a Recorder's run folder of the same `fit`, whose Lambda makes Inf at epoch 2."""
+    """A viewer and a Recorder's run folder of the same `fit`, whose `blowup` makes Inf at
+    epoch 2."""
     model, gate = breaking_model()
     viewer = TensorViewer(model, probe())
     train(model, gate, viewer.callback())
@@ -82,7 +94,7 @@ def broken_run(tmp_path_factory):
 # ----------------------------------------------------------------- during fit
 
 
-def test_a_lambda_that_makes_inf_at_epoch_2_is_the_first_bad_layer(broken_run):
+def test_a_layer_that_makes_inf_at_epoch_2_is_the_first_bad_layer(broken_run):
     viewer, _ = broken_run
     assert viewer.epochs == [0, 1, 2, 3]
     assert viewer.first_bad_layer() == ("blowup", 2)
