@@ -342,6 +342,7 @@ def render(
     max_layers: int = DEFAULT_MAX_LAYERS,
     max_image_px: int = DEFAULT_MAX_IMAGE_PX,
     max_findings: int = DEFAULT_MAX_FINDINGS,
+    viewer_id: str = "",
 ) -> str:
     """The static HTML picture of a viewer at one step.
 
@@ -361,6 +362,8 @@ def render(
             `24`.
         max_image_px: Largest side of the heatmap image. Defaults to `256`.
         max_findings: Findings listed before "… and K more". Defaults to `12`.
+        viewer_id: The viewer's id, as `data-kv-viewer`: the live front-end hides the picture
+            of its own viewer once it has drawn. Defaults to `""`.
 
     Returns:
         One `<div class="kerasviz-static">` element, as text.
@@ -415,7 +418,6 @@ def render(
         "snapshot; run the notebook to get the live viewer.</div>"
     )
     return (
-        '<div class="kerasviz-static" style="font-family:system-ui,sans-serif;font-size:13px">'
-        + "".join(parts)
-        + "</div>"
+        f'<div class="kerasviz-static" data-kv-viewer="{_esc(viewer_id)}" '
+        'style="font-family:system-ui,sans-serif;font-size:13px">' + "".join(parts) + "</div>"
     )
