@@ -464,7 +464,7 @@ class TensorViewer:
         and scrub the epochs; the histogram, the timeline and every control work as in the
         notebook (following live, which has nothing to follow, is left out). The page holds the
         display arrays and histograms only (not the full-precision values), compressed: the
-        quickstart run (7 layers, 4 steps) makes a page of about 270 KB.
+        quickstart run (7 layers, 4 steps) makes a page of about 275 KB.
 
         Args:
             path: Destination file, e.g. `"run.html"`; replaced if it exists.
