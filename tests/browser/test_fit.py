@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.browser.lab import canvas_signature, screenshot, set_range
+from tests.browser.lab import SCREENSHOTS, canvas_signature, screenshot, set_range
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +43,11 @@ def test_live_fit_heatmap_histogram_and_slider(notebook, page):
     options = page.locator(".kv-layer option").all_text_contents()
     assert [o.split()[0] for o in options] == ["input", "conv2d", "flatten", "dense"]
     assert "(None, 6, 6, 4)" in options[1]
+
+    # The static picture (for nbconvert and GitHub) is in the output, hidden by the live view.
+    assert page.locator(".kerasviz-static").count() == 1
+    assert page.locator(".kerasviz-static").is_hidden()
+    page.screenshot(path=str(SCREENSHOTS / "lab-notebook.png"), full_page=True)
 
     latest = canvas_signature(page)
     assert latest["layer"] == "conv2d" and latest["epoch"] == "3"
