@@ -1,12 +1,12 @@
-// The anywidget front-end of TensorViewer: controls, heatmap, colour bar, hover, and the bqplot
-// histogram and timeline, all drawn from the per-model store so that they answer while the
-// kernel is busy in fit() (it can still send; it cannot answer).
+// The anywidget front-end of TensorViewer: controls, heatmap, colour bar, hover, histogram and
+// timeline, all drawn from the per-model store so that they answer while the kernel is busy in
+// fit() (it can still send; it cannot answer).
 //
 // Modules, by concern: `controls` (DOM, menus, listeners), `box` (heatmap, sizing, colour bar),
-// `hover`, `playback` (slider, play, follow), `plots` (bqplot figures), `findings` (banner, menu
-// marks, list), `overview-panel` (layers x steps), `compare` (diff mode, pin); `store`,
-// `heatmap`, `colormap` and `protocol` hold the state, the views, the colours and the wire
-// format.
+// `hover`, `playback` (slider, play, follow), `plots` (histogram, ridge and timeline on canvas,
+// through `charts`), `findings` (banner, menu marks, list), `overview-panel` (layers x steps),
+// `compare` (diff mode, pin); `store`, `heatmap`, `colormap` and `protocol` hold the state, the
+// views, the colours and the wire format.
 
 import "./widget.css";
 import { createStore } from "./store.js";
@@ -17,7 +17,7 @@ import { buildDom, syncMenus, syncControls, syncTime, bindControls } from "./con
 import { createBox, scaleFor } from "./box.js";
 import { bindHover } from "./hover.js";
 import { createPlayback } from "./playback.js";
-import { resolveParts, createPlots } from "./plots.js";
+import { createPlots } from "./plots.js";
 import { createFindings } from "./findings.js";
 import { createOverviewPanel } from "./overview-panel.js";
 import { createCompareControls, diffReference, diffSnapshot, diffScale } from "./compare.js";
@@ -45,15 +45,29 @@ const REDRAW_ON = [
   "range_lo",
   "range_hi",
   "log_y",
+  "ridge",
+  "pinned",
   "follow",
   "overview_stat",
   "diff",
-  "pinned",
 ].map((name) => `change:${name}`);
 
 // While following, stay on the newest step even when the kernel, once `fit` has ended, echoes
 // an older epoch that this view chose while the kernel was busy.
 const FOLLOW_ON = ["change:epoch", "change:follow"];
+
+// The notebook output that carries the viewer's static picture (for nbconvert and GitHub) is
+// hidden once a live view has drawn: one rule per viewer id, in the page's head.
+function hideStaticPicture(id) {
+  if (!id || !/^[0-9a-z-]+$/i.test(id) || document.getElementById(`kv-static-${id}`)) return;
+  const picture = `.kerasviz-static[data-kv-viewer="${id}"]`;
+  const style = document.createElement("style");
+  style.id = `kv-static-${id}`;
+  style.textContent =
+    `${picture} { display: none !important; } ` +
+    `.jp-OutputArea-child:has(${picture}) { display: none !important; }`;
+  document.head.appendChild(style);
+}
 
 export default {
   initialize({ model }) {
@@ -69,8 +83,9 @@ export default {
     };
   },
 
-  async render({ model, el: hostEl, host }) {
+  render({ model, el: hostEl }) {
     const store = storeFor(model);
+    hostEl.classList.add("kerasviz-viewer");
     const root = hostEl.appendChild(el("div", "kv-root"));
     const ui = buildDom(root);
     const controller = new AbortController();
@@ -78,7 +93,6 @@ export default {
       node.addEventListener(type, fn, { signal: controller.signal });
     const box = createBox(ui, root);
     let frame = 0;
-    let plots = null;
     let version = 0; // bumps on every message: the timeline redraws only when data changed
     let current = null; // {snap, view, scale} on display
     // Show a layer at a step, from the banner, a finding, or an overview cell.
@@ -95,6 +109,7 @@ export default {
     ui.status.before(compareBar);
     const compare = createCompareControls(compareBar, model, listen);
     const overview = createOverviewPanel(root, model, store, listen, goTo);
+    ui.plots.before(overview.element); // the whole model first, then the layer's plots
 
     function draw() {
       frame = 0;
@@ -108,13 +123,17 @@ export default {
       syncTime(ui, model, store.state.steps);
       findings.draw(ui.layer);
       overview.draw(version);
-      let snap = store.get(model.get("layer"), model.get("epoch"));
-      syncControls(ui, model, snap);
+      const layer = model.get("layer");
+      let snap = store.get(layer, model.get("epoch"));
+      // The user's channel, else the one Python chose for this layer (its latest step).
+      const channel = model.get("channel") ?? store.defaultChannel(layer);
+      syncControls(ui, model, snap, channel);
       if (!snap) return compare.sync("");
+      const step = snap; // the step itself, for the plots, whatever the heatmap shows
       store.touch(snap.epoch);
       const viewOptions = {
         sample: model.get("sample"),
-        channel: model.get("channel"),
+        channel,
         slice: model.get("slice"),
         montage: model.get("montage"),
       };
@@ -137,9 +156,11 @@ export default {
       ui.heatmap.dataset.diff = diffed ? note : "";
       box.draw(snap, view, scale);
       current = { snap, view, scale };
+      hover.refresh();
       root.dataset.drawMs = String(performance.now() - t0);
       root.dataset.draws = String(Number(root.dataset.draws || 0) + 1);
-      if (plots) plots.draw(snap, version);
+      plots.draw(step, version);
+      if (snap.display.data) hideStaticPicture(model.get("_viewer_id"));
     }
 
     const redraw = () => {
@@ -147,7 +168,8 @@ export default {
     };
     const playback = createPlayback(ui, model, store, listen, redraw);
     bindControls(ui, model, listen, () => current);
-    bindHover(ui, listen, () => current);
+    const hover = bindHover(ui, listen, () => current);
+    const plots = createPlots(ui, root, model, store, listen, (i) => playback.setEpochIndex(i));
 
     const unsubscribe = store.subscribe((kind) => {
       version++;
@@ -158,30 +180,21 @@ export default {
     for (const name of FOLLOW_ON) model.on(name, playback.followLatest);
     const resize = new ResizeObserver(() => {
       box.resized();
+      plots.resized();
       overview.resized();
       redraw();
     });
     resize.observe(ui.box);
+    resize.observe(ui.plots);
     resize.observe(overview.element);
+    // A theme switch (JupyterLab sets data-jp-theme-name on the body) recolours the plots.
+    const themed = new MutationObserver(() => {
+      plots.resized();
+      redraw();
+    });
+    themed.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name"] });
 
     playback.followLatest();
-    let parts = null;
-    try {
-      parts = await resolveParts(model, host);
-    } catch (err) {
-      console.warn("kerasviz_widget: histogram and timeline unavailable", err);
-    }
-    if (parts) plots = createPlots(parts, model, store);
-    // A click on a timeline dot shows that step.
-    const onHit = () => {
-      const selected = parts.hit.get("selected");
-      if (!selected || !selected.length) return;
-      parts.hit.set("selected", null);
-      const epoch = store.series(model.get("layer")).epochs[selected[0]];
-      const i = store.state.steps.findIndex((st) => st.epoch === epoch);
-      if (i >= 0) playback.setEpochIndex(i);
-    };
-    if (parts && parts.hit) parts.hit.on("change:selected", onHit);
     redraw();
 
     return () => {
@@ -190,9 +203,9 @@ export default {
       playback.stop();
       unsubscribe();
       resize.disconnect();
+      themed.disconnect();
       for (const name of REDRAW_ON) model.off(name, redraw);
       for (const name of FOLLOW_ON) model.off(name, playback.followLatest);
-      if (parts && parts.hit) parts.hit.off("change:selected", onHit);
     };
   },
 };

@@ -10,7 +10,7 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 |            | probe: {n, input_shapes}, colormaps, range_modes, overview_stats`     |                    |
 | `step`     | `epoch, batch, logs`                                                  |                    |
 | `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
-|            | display: {shape, layout, axes}`                                       |  display float16]` |
+|            | display: {shape, layout, axes, channel}`                              |  display float16]` |
 | `findings` | `epoch, findings: [{layer, epoch, kind, fraction, message}],          |                    |
 |            | first_bad: [layer, epoch] or null`                                    |                    |
 | `status`   | `state: idle, live or error; message; skipped` (snapshots throttled)  |                    |
@@ -34,6 +34,9 @@ Python decides, the front-end draws:
   output (rank 0, or rank > 5) adds `flattened`, the lengths of the output's axes it holds in C
   order (`[]` for a scalar). The front-end maps hover positions through these and derives no
   factor of its own.
+- `snapshot.display.channel` is the channel a new view shows (`core.reduce.default_channel`: the
+  one with the largest spread); the front-end takes it from the layer's latest step until the
+  user picks a channel.
 
 Front-end to Python: `{"kind": "replay"}`; the answer is the catalog, every step and every kept
 snapshot. `PROTOCOL_VERSION` changes whenever a front-end would misread the other side's messages
@@ -51,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from ..core.health import nonfinite_fraction
-from ..core.reduce import Snapshot
+from ..core.reduce import Snapshot, default_channel
 
 PROTOCOL_VERSION = 2
 
@@ -125,6 +128,7 @@ def encode_snapshot(snap: Snapshot) -> Message:
             "shape": list(snap.display.shape),
             "layout": snap.layout,
             "axes": snap.axes,
+            "channel": default_channel(snap.display, snap.layout),
         },
     }
     buffers = [
