@@ -24,6 +24,7 @@ RECIPES = [
     "nested_model",
     "custom_training_loop",
     "dead_relu",
+    "find_the_bad_layer",
     "vanishing_activations",
     "script_and_notebook",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget import Recorder, TensorViewer
-from kerasviz_widget.core.reduce import compute_stats
+from kerasviz_widget.core.reduce import compute_stats, relative_change
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,9 +83,15 @@ def test_each_step_carries_its_logs_and_reference_statistics(cnn, data, tmp_path
     history = cnn.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[recorder])
     viewer = TensorViewer.load(str(tmp_path / "run"))
     assert viewer._history.step(2).logs["loss"] == pytest.approx(history.history["loss"][-1])
-    stats = viewer._history.snapshot("dense", 2).stats
-    expected = compute_stats(viewer.values("dense", 2))
-    assert stats == expected
+    stats = dict(viewer._history.snapshot("dense", 2).stats)
+    (entry,) = [c for c in viewer._source.catalog() if c["id"] == "dense"]
+    assert entry["bounds"] == [0.0, 1.0]  # a softmax: the run folder carries its saturation
+    expected = compute_stats(viewer.values("dense", 2), entry["bounds"])
+    # A statistic of two steps, set by the recording session: against the step before.
+    before = viewer._history.snapshot("dense", 1).display
+    change = relative_change(viewer._history.snapshot("dense", 2).display, before)
+    assert stats.pop("relative_change") == change and change > 0
+    assert stats == {k: v for k, v in expected.items() if k != "relative_change"}
 
 
 def test_tensorboard_histograms_count_every_value(cnn, data, tmp_path):

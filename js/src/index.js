@@ -4,8 +4,9 @@
 //
 // Modules, by concern: `controls` (DOM, menus, listeners), `box` (heatmap, sizing, colour bar),
 // `hover`, `playback` (slider, play, follow), `plots` (histogram, ridge and timeline on canvas,
-// through `charts`); `store`, `heatmap`, `colormap` and `protocol` hold the state, the views,
-// the colours and the wire format.
+// through `charts`), `findings` (banner, menu marks, list), `overview-panel` (layers x steps),
+// `compare` (diff mode, pin); `store`, `heatmap`, `colormap` and `protocol` hold the state, the
+// views, the colours and the wire format.
 
 import "./widget.css";
 import { createStore } from "./store.js";
@@ -17,6 +18,9 @@ import { createBox, scaleFor } from "./box.js";
 import { bindHover } from "./hover.js";
 import { createPlayback } from "./playback.js";
 import { createPlots } from "./plots.js";
+import { createFindings } from "./findings.js";
+import { createOverviewPanel } from "./overview-panel.js";
+import { createCompareControls, diffReference, diffSnapshot, diffScale } from "./compare.js";
 
 // One store per widget model, shared by all its views; keyed by the model's viewer id
 // (anywidget gives initialize and render different model proxies).
@@ -44,6 +48,8 @@ const REDRAW_ON = [
   "ridge",
   "pinned",
   "follow",
+  "overview_stat",
+  "diff",
 ].map((name) => `change:${name}`);
 
 // While following, stay on the newest step even when the kernel, once `fit` has ended, echoes
@@ -89,6 +95,21 @@ export default {
     let frame = 0;
     let version = 0; // bumps on every message: the timeline redraws only when data changed
     let current = null; // {snap, view, scale} on display
+    // Show a layer at a step, from the banner, a finding, or an overview cell.
+    const goTo = (layer, epoch) => {
+      const steps = store.state.steps;
+      const latest = steps.length ? steps[steps.length - 1].epoch : epoch;
+      model.set({ layer, follow: epoch === latest, epoch });
+      model.save_changes();
+    };
+    const below = el("div", "kv-below");
+    ui.hover.after(below);
+    const findings = createFindings(root, ui.box.parentNode, below, model, store, listen, goTo);
+    const compareBar = el("span", "kv-compare");
+    ui.status.before(compareBar);
+    const compare = createCompareControls(compareBar, model, listen);
+    const overview = createOverviewPanel(root, model, store, listen, goTo);
+    ui.plots.before(overview.element); // the whole model first, then the layer's plots
 
     function draw() {
       frame = 0;
@@ -100,26 +121,45 @@ export default {
       ui.status.classList.toggle("kv-error", status.state === "error");
       syncMenus(ui, model, store.state);
       syncTime(ui, model, store.state.steps);
+      findings.draw(ui.layer);
+      overview.draw(version);
       const layer = model.get("layer");
-      const snap = store.get(layer, model.get("epoch"));
+      let snap = store.get(layer, model.get("epoch"));
       // The user's channel, else the one Python chose for this layer (its latest step).
       const channel = model.get("channel") ?? store.defaultChannel(layer);
       syncControls(ui, model, snap, channel);
-      if (!snap) return;
+      if (!snap) return compare.sync("");
+      const step = snap; // the step itself, for the plots, whatever the heatmap shows
       store.touch(snap.epoch);
-      const view = viewOf(snap.display, {
+      const viewOptions = {
         sample: model.get("sample"),
         channel,
         slice: model.get("slice"),
         montage: model.get("montage"),
-      });
-      const scale = scaleFor(model, store, snap, view);
+      };
+      let view = viewOf(snap.display, viewOptions);
+      let scale = scaleFor(model, store, snap, view);
+      let note = "";
+      let diffed = false;
+      if (model.get("diff")) {
+        const ref = diffReference(store, snap.layer, snap.epoch, model.get("pinned"));
+        const diff = diffSnapshot(snap, ref);
+        note = diff.note;
+        if (diff.snap) {
+          diffed = true;
+          snap = diff.snap;
+          view = viewOf(snap.display, viewOptions);
+          scale = diffScale(view, snap.display.data);
+        }
+      }
+      compare.sync(note);
+      ui.heatmap.dataset.diff = diffed ? note : "";
       box.draw(snap, view, scale);
       current = { snap, view, scale };
       hover.refresh();
       root.dataset.drawMs = String(performance.now() - t0);
       root.dataset.draws = String(Number(root.dataset.draws || 0) + 1);
-      plots.draw(snap, version);
+      plots.draw(step, version);
       if (snap.display.data) hideStaticPicture(model.get("_viewer_id"));
     }
 
@@ -141,10 +181,12 @@ export default {
     const resize = new ResizeObserver(() => {
       box.resized();
       plots.resized();
+      overview.resized();
       redraw();
     });
     resize.observe(ui.box);
     resize.observe(ui.plots);
+    resize.observe(overview.element);
     // A theme switch (JupyterLab sets data-jp-theme-name on the body) recolours the plots.
     const themed = new MutationObserver(() => {
       plots.resized();

@@ -123,27 +123,35 @@ export function paintGrid(values, rows, cols, table, lo, hi, out) {
   return pixels;
 }
 
+/** The kinds whose marks fill the whole cell at every size: a NaN or an infinity shouts. */
+export const FILLED_KINDS = new Set(["nan", "inf"]);
+
 /**
- * Draw the findings' marks: each marked cell gets an inset outline in its kind's colour when the
- * cells are at least 6 pixels, else it is filled with that colour; and every row with a mark gets
- * a marker left of the grid, in the colour of its first mark. One path per kind.
+ * Draw the findings' marks: a `nan` or `inf` mark fills its cell in its kind's colour; any other
+ * mark gets an inset outline in its kind's colour when the cells are at least 6 pixels, else it
+ * fills the cell too; and every row with a mark gets a marker left of the grid, in the colour of
+ * its first mark. One path per colour and style.
  * `marks`: [{row, col, kind}], kinds from `MARK_COLOURS` (others are drawn like "nan").
  */
 export function drawMarks(ctx, geometry, marks) {
   if (!marks || marks.length === 0) return;
-  const { x0, cellW, cellH } = geometry;
-  const outline = cellW >= 6 && cellH >= 6;
-  const byKind = new Map();
+  const { x0, cellH } = geometry;
+  const large = geometry.cellW >= 6 && cellH >= 6;
+  const paths = new Map(); // "colour|outline" -> marks
   const rowColour = new Map();
   for (const mark of marks) {
     const colour = MARK_COLOURS[mark.kind] || MARK_COLOURS.nan;
-    if (!byKind.has(colour)) byKind.set(colour, []);
-    byKind.get(colour).push(mark);
+    const outline = large && !FILLED_KINDS.has(mark.kind);
+    const key = `${colour}|${outline ? "outline" : "fill"}`;
+    if (!paths.has(key)) paths.set(key, []);
+    paths.get(key).push(mark);
     if (!rowColour.has(mark.row)) rowColour.set(mark.row, colour);
   }
   ctx.save();
   ctx.lineWidth = 1;
-  for (const [colour, list] of byKind) {
+  for (const [key, list] of paths) {
+    const [colour, style] = key.split("|");
+    const outline = style === "outline";
     ctx.beginPath();
     for (const { row, col } of list) {
       const r = cellRect(geometry, row, col);

@@ -1,11 +1,13 @@
 // The wire format, front-end side. Mirrors kerasviz_widget/io/protocol.py (its docstring has the
 // table of messages). Python decides, the front-end draws: the catalog carries the colour maps and
 // range modes to offer (`colormaps`, `range_modes`), and each snapshot its `display.axes` (name,
-// size and pool factor of every display axis), which the hover reads as they are.
+// size and pool factor of every display axis), which the hover reads as they are. A `findings`
+// message follows each step's snapshots: the step's health findings and the run's first bad layer,
+// decided in Python (core/health.py) and shown as they are.
 
 export const PROTOCOL_VERSION = 2;
 
-export const KINDS = ["catalog", "step", "snapshot", "status"];
+export const KINDS = ["catalog", "step", "snapshot", "findings", "status"];
 
 // float16 bits -> float32, through a table of all 65536 values (built once).
 let HALF_TABLE = null;

@@ -3,7 +3,9 @@
 //
 // The store is bounded by bytes of display data: past `maxBytes`, the display arrays of the
 // least recently viewed steps are dropped first (a step counts as viewed when it arrives).
-// Statistics and histograms of every step are always kept: they feed the timeline.
+// Statistics and histograms of every step are always kept: they feed the timeline and the
+// overview. The health findings of each step and the run's first bad layer are kept as the
+// kernel sent them (`findings` messages).
 
 import { PROTOCOL_VERSION, decodeMessage } from "./protocol.js";
 
@@ -21,6 +23,8 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
     layers: [], // catalog layers
     steps: [], // [{epoch, batch, logs}] ascending by epoch
     snapshots: new Map(), // layer -> Map(stepKey -> snapshot)
+    findings: new Map(), // stepKey -> [{layer, epoch, kind, fraction, message}]
+    firstBad: null, // [layer, epoch] or null: where NaN/Inf starts
     status: { state: "idle", message: "" },
     error: "",
   };
@@ -109,6 +113,11 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
         if (state.error) return;
         addSnapshot(msg);
         break;
+      case "findings":
+        if (state.error) return;
+        state.findings.set(stepKey(msg.epoch), msg.findings || []);
+        state.firstBad = msg.first_bad || null;
+        break;
       case "status":
         state.status = { state: msg.state, message: msg.message || "" };
         break;
@@ -135,6 +144,10 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
     get(layer, epoch) {
       const byStep = state.snapshots.get(layer);
       return byStep ? byStep.get(stepKey(epoch)) || null : null;
+    },
+    /** The health findings of a step, as the kernel sent them ([] when none were sent). */
+    findingsAt(epoch) {
+      return state.findings.get(stepKey(epoch)) || [];
     },
     /** Mark a step as viewed now, so that it is dropped last. */
     touch(epoch) {

@@ -129,7 +129,7 @@ test("one redraw: one image of a pixel per cell, scaled once without smoothing",
   assert.equal(images[0], images[1]);
 });
 
-test("marks are one path per colour, outlined in large cells and filled in small ones", () => {
+test("marks are one path per colour; NaN/Inf fill their cells, others outline large ones", () => {
   const marks = [
     { row: 1, col: 2, kind: "nan" },
     { row: 1, col: 3, kind: "inf" },
@@ -140,10 +140,13 @@ test("marks are one path per colour, outlined in large cells and filled in small
   const strokes = large.ctx.calls.filter((c) => c.name === "stroke");
   assert.deepEqual(
     strokes.map((c) => c.style.strokeStyle),
-    [MARK_COLOURS.nan, MARK_COLOURS.dead],
+    [MARK_COLOURS.dead],
   );
+  const filled = large.ctx.calls.filter((c) => c.name === "fill");
+  assert.equal(filled[0].style.fillStyle, MARK_COLOURS.nan); // nan and inf: one path
   const cellRects = large.ctx.calls.filter((c) => c.name === "rect").slice(0, 3);
-  assert.deepEqual(cellRects[0].args, [5 + 2 * 20 + 1.5, 1 * 20 + 1.5, 17, 17]);
+  assert.deepEqual(cellRects[0].args, [5 + 2 * 20, 1 * 20, 20, 20]);
+  assert.deepEqual(cellRects[2].args, [5 + 0 * 20 + 1.5, 4 * 20 + 1.5, 17, 17]);
   // Row markers left of the grid, one per marked row.
   const markers = large.ctx.calls.filter((c) => c.name === "rect" && c.args[0] === 0);
   assert.deepEqual(

@@ -52,6 +52,7 @@ import keras
 import numpy as np
 
 from .health import activation_bounds
+from .reduce import Bounds
 
 INPUT_ID = "input"
 """Id of the probe input in the catalog (`input:NAME` for each input of a multi-input model)."""
@@ -74,7 +75,8 @@ class LayerInfo:
         params: Parameter count of the layer (for a nested model: all its parameters).
         strategy: `"input"`, `"graph"` or `"capture"`.
         tensor: For `graph` outputs, the symbolic `KerasTensor` of the model graph.
-        bounds: `(lo, hi)`, the output range of the layer's bounded activation, or `None`; set
+        bounds: `(lo, hi)`, the output range of the layer's bounded activation (`(None, hi)` for
+            the ReLU family, which saturates at the upper bound only), or `None`; set
             from the layer by `health.activation_bounds`.
     """
 
@@ -89,7 +91,7 @@ class LayerInfo:
     call_id: str = field(default="", repr=False, compare=False)
     output_index: int | None = field(default=None, repr=False, compare=False)
     input_index: int | None = field(default=None, repr=False, compare=False)
-    bounds: tuple[float, float] | None = field(default=None, repr=False, compare=False)
+    bounds: Bounds | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.bounds is None:

@@ -32,7 +32,7 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .reduce import SATURATION_MARGIN
+from .reduce import SATURATION_MARGIN, Bounds
 from .step import label
 
 KINDS = ("nan", "inf", "dead", "saturated", "constant", "exploding", "vanishing")
@@ -48,7 +48,9 @@ DEFAULT_SCALE = 1e3
 _UNIT = (0.0, 1.0)
 _SIGNED_UNIT = (-1.0, 1.0)
 
-ACTIVATION_BOUNDS: dict[str, tuple[float, float]] = {
+_RELU6 = (None, 6.0)
+
+ACTIVATION_BOUNDS: dict[str, Bounds] = {
     "sigmoid": _UNIT,
     "hard_sigmoid": _UNIT,
     "sparse_sigmoid": _UNIT,
@@ -57,9 +59,10 @@ ACTIVATION_BOUNDS: dict[str, tuple[float, float]] = {
     "tanh": _SIGNED_UNIT,
     "hard_tanh": _SIGNED_UNIT,
     "softsign": _SIGNED_UNIT,
-    "relu6": (0.0, 6.0),
+    "relu6": _RELU6,
 }
-"""Output range of each bounded activation, by the activation's name."""
+"""Output range of each bounded activation, by the activation's name; `(None, hi)` for the ReLU
+family, whose saturation counts the upper bound only."""
 
 
 class HistoryLike(Protocol):
@@ -83,17 +86,21 @@ def _name_of(activation: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def activation_bounds(layer: Any, output_index: int | None = None) -> tuple[float, float] | None:
+def activation_bounds(layer: Any, output_index: int | None = None) -> Bounds | None:
     """The output range of a layer whose last operation is a bounded activation, else `None`.
 
     This is the one place that knows which activations are bounded (`ACTIVATION_BOUNDS`, by the
     activation's name: sigmoid, hard_sigmoid, sparse_sigmoid, softmax and sparsemax give
-    `(0, 1)`; tanh, hard_tanh and softsign `(-1, 1)`; relu6 `(0, 6)`). It reads the layer's
+    `(0, 1)`; tanh, hard_tanh and softsign `(-1, 1)`; relu6 `(None, 6)`), and at which bounds
+    they saturate. The ReLU family (relu6, `ReLU(max_value=...)`) saturates at its upper bound
+    only, so its range is given as `(None, hi)`: its zeros are what `dead` and the zero fraction
+    report, and a healthy ReLU layer (MobileNetV2's relu6, half its values 0) is not saturated.
+    Sigmoid, softmax, tanh and the like saturate at both ends. It reads the layer's
     `activation` attribute, which `Dense`, the convolutions, the recurrent layers and an
     `Activation` layer all have (for `Activation("sigmoid")` and `Dense(..., activation="sigmoid")`
     alike it is the function `sigmoid`); a layer that has one is taken to apply it last, as every
     built-in Keras layer does. A `Softmax` layer gives `(0, 1)`; a `ReLU` layer with a
-    `max_value` and no negative slope gives `(min(0, threshold), max_value)`. A layer with several
+    `max_value > 0` and no negative slope gives `(None, max_value)`. A layer with several
     outputs (`output_index` not `None`, e.g. an LSTM's states) gives `None`: only a single output
     is known to pass through the activation.
 
@@ -103,7 +110,8 @@ def activation_bounds(layer: Any, output_index: int | None = None) -> tuple[floa
             Defaults to `None`.
 
     Returns:
-        `(lo, hi)` as floats, or `None` when the output is not known to be bounded.
+        `(lo, hi)` as floats, `(None, hi)` for the upper bound only, or `None` when the output
+        is not known to be bounded.
 
     Example:
 
@@ -118,10 +126,8 @@ def activation_bounds(layer: Any, output_index: int | None = None) -> tuple[floa
     if kind == "ReLU":
         top = getattr(layer, "max_value", None)
         slope = getattr(layer, "negative_slope", 0.0) or 0.0
-        if top is not None and float(slope) == 0.0:
-            threshold = float(getattr(layer, "threshold", 0.0) or 0.0)
-            lo, hi = min(0.0, threshold), float(top)
-            return (lo, hi) if lo < hi else None
+        if top is not None and float(slope) == 0.0 and float(top) > 0:
+            return (None, float(top))
         return None
     name = _name_of(getattr(layer, "activation", None))
     return ACTIVATION_BOUNDS.get(name) if name else None
@@ -161,6 +167,23 @@ def _check_scale(value: Any) -> float:
             "`exploding` or `vanishing`). Pass e.g. `scale=1e3`, the default."
         )
     return float(value)
+
+
+def nonfinite_fraction(stats: Mapping[str, Any]) -> float:
+    """The fraction of a layer output's values that are NaN or infinite; 0.0 when it is empty."""
+    size = math.prod(int(d) for d in stats["shape"])
+    bad = int(stats.get("nan_count") or 0) + int(stats.get("inf_count") or 0)
+    return bad / size if size else 0.0
+
+
+def first_bad(found: Iterable[Mapping[str, Any]]) -> tuple[str, float | int] | None:
+    """The first bad layer among findings listed in model order: of the `nan` and `inf`
+    findings at the earliest epoch, the first; `None` when there is none."""
+    best: tuple[str, float | int] | None = None
+    for f in found:
+        if f["kind"] in BAD_KINDS and (best is None or f["epoch"] < best[1]):
+            best = (f["layer"], f["epoch"])
+    return best
 
 
 def percent(fraction: float) -> str:
@@ -263,7 +286,11 @@ def _layer_findings(
         if f is not None and f > saturated:
             near = "their bounds"
             if bounds is not None and len(bounds) == 2:
-                near = f"the bounds {bounds[0]:g} and {bounds[1]:g}"
+                near = (
+                    f"the upper bound {bounds[1]:g}"
+                    if bounds[0] is None
+                    else f"the bounds {bounds[0]:g} and {bounds[1]:g}"
+                )
             margin = percent(SATURATION_MARGIN)
             add(
                 "saturated",

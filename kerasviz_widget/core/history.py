@@ -42,11 +42,6 @@ ARRAY_OVERHEAD_BYTES = 160
 """Estimated Python-object bytes per held array (`ndarray` header and dict entry)."""
 
 
-def _fmt(value: Any) -> str:
-    """A statistic for the summary table: 4 significant digits, `-` when undefined."""
-    return "-" if value is None else f"{value:.4g}"
-
-
 class _Record:
     """Everything kept of one step, packed; see the module docstring."""
 
@@ -241,41 +236,6 @@ class History(Store):
     def logs(self) -> dict[float | int, dict[str, float]]:
         """Training logs by epoch label."""
         return {label(k): dict(self._records[k].logs) for k in self._keys}
-
-    def summary(self, epoch: float = -1) -> str:
-        """A text table of every layer's statistics at a step; see `TensorViewer.summary`."""
-        key = self.resolve(epoch)
-        record = self._records[key]
-        header = ("layer", "shape", "mean", "std", "min", "max", "zero %", "NaN/Inf")
-        rows = []
-        for i, lid in enumerate(record.table.layers):
-            st = record.table.stats_of(i)
-            rows.append(
-                (
-                    lid,
-                    "(" + ", ".join(str(d) for d in st["shape"]) + ")",
-                    *(_fmt(st[k]) for k in ("mean", "std", "min", "max")),
-                    f"{100 * st['zero_fraction']:.1f}",
-                    f"{st['nan_count']}/{st['inf_count']}",
-                )
-            )
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-        def line(row: tuple[str, ...]) -> str:
-            cells = [
-                row[i].ljust(widths[i]) if i < 2 else row[i].rjust(widths[i])
-                for i in range(len(row))
-            ]
-            return "  ".join(cells).rstrip()
-
-        title = f"epoch {label(record.epoch)}" + (
-            f" (batch {record.batch})" if record.batch is not None else ""
-        )
-        logs = "  ".join(f"{k} {_fmt(v)}" for k, v in record.logs.items())
-        lines = [title + (f"  {logs}" if logs else ""), line(header)]
-        lines.append("  ".join("-" * w for w in widths))
-        lines += [line(r) for r in rows]
-        return "\n".join(lines)
 
     # ------------------------------------------------------------------ writing
 

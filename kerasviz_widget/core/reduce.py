@@ -66,10 +66,14 @@ STAT_KEYS = (
     "dead_fraction",
     "constant",
     "saturated_fraction",
+    "relative_change",
 )
 """The statistics of one layer output at one step, in the order of a stored row
 (`step.StatsTable`). Only ever appended to: a row stored with fewer columns (an older file) reads
 its missing statistics as `None`. See `compute_stats` for each definition."""
+
+Bounds = tuple[float | None, float]
+"""A layer's activation bounds `(lo, hi)`, or `(None, hi)` to count the upper bound only."""
 
 COUNT_KEYS = ("nan_count", "inf_count")
 """The statistics that are counts (`int`); every other one is a `float` or `None`."""
@@ -114,7 +118,7 @@ class Snapshot:
 # ------------------------------------------------------------------------------ reference
 
 
-def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+def compute_stats(array: np.ndarray, bounds: Bounds | None = None) -> dict[str, Any]:
     """Exact statistics over all values of `array` (the reference; `reduce_many` agrees with it).
 
     - `min`, `max`, `mean`, `std`: over the finite values, accumulated in float64; `None` when
@@ -134,8 +138,12 @@ def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) 
     - `saturated_fraction`: with `bounds = (lo, hi)` of a bounded activation, the fraction of all
       values within `SATURATION_MARGIN` (1%) of the range from a bound:
       `count(x <= lo + 0.01 * (hi - lo) or x >= hi - 0.01 * (hi - lo)) / size`, compared in
-      float64. NaN never counts; a value beyond a bound (an infinity included) does. `None`
-      without `bounds`, and for an empty array.
+      float64. NaN never counts; a value beyond a bound (an infinity included) does. Bounds
+      `(None, hi)` (the ReLU family) count the upper bound only: `count(x >= 0.99 * hi)`, and
+      -Inf. `None` without `bounds`, and for an empty array.
+    - `relative_change`: how much the layer's output changed since the previous recorded step;
+      a statistic of two steps, so `None` here: `relative_change` defines it and a recording
+      session sets it (`set_relative_changes`).
 
     Args:
         array: A layer output, any shape, batch first.
@@ -168,6 +176,7 @@ def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) 
         "dead_fraction": None,
         "constant": None,
         "saturated_fraction": None,
+        "relative_change": None,
     }
     if finite.size:
         stats["min"] = float(finite.min())
@@ -190,28 +199,38 @@ def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) 
     return stats
 
 
-def saturation_edges(bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+def saturation_edges(
+    bounds: Bounds | None,
+) -> tuple[float, float] | None:
     """The saturation thresholds `(lo + m, hi - m)`, `m = SATURATION_MARGIN * (hi - lo)`.
 
+    Bounds `(None, hi)` saturate at the upper bound only (the ReLU family, see
+    `core.health.activation_bounds`): the thresholds are `(-inf, hi - m)` with
+    `m = SATURATION_MARGIN * hi`, the range starting at 0.
+
     Raises:
-        ValueError: If `bounds` is not `None` nor a pair of finite numbers `lo < hi`.
+        ValueError: If `bounds` is not `None`, a pair of finite numbers `lo < hi`, nor
+            `(None, hi)` with a finite `hi > 0`.
     """
     if bounds is None:
         return None
+    upper_only = False
     try:
         if isinstance(bounds, (str, bytes)):
             raise TypeError
-        lo, hi = (float(b) for b in bounds)
+        first, second = bounds
+        upper_only = first is None
+        lo, hi = (0.0 if upper_only else float(first)), float(second)
     except (TypeError, ValueError):
         lo = hi = math.nan
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(
             f"Received bounds={bounds!r}; they must be `None` or a pair `(lo, hi)` of finite "
             "numbers with lo < hi (the output range of a bounded activation, e.g. `(0, 1)` for "
-            "a sigmoid)."
+            "a sigmoid), or `(None, hi)` with hi > 0 to count the upper bound only."
         )
     margin = SATURATION_MARGIN * (hi - lo)
-    return lo + margin, hi - margin
+    return (-math.inf if upper_only else lo + margin), hi - margin
 
 
 def histogram_range(lo: float, hi: float) -> tuple[float, float]:
@@ -456,7 +475,7 @@ def reduce_array(
     batch: int | None = None,
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
-    bounds: tuple[float, float] | None = None,
+    bounds: Bounds | None = None,
 ) -> Snapshot:
     """Reduce one layer output to the `Snapshot` the front-end draws (reference path).
 
@@ -488,6 +507,63 @@ def reduce_array(
     )
 
 
+# ------------------------------------------------------------------------------ two steps
+
+
+def relative_change(display: np.ndarray, previous: np.ndarray) -> float | None:
+    """How much a layer's display array changed since the previous step: `|d - p|_1 / |p|_1`.
+
+    The sums run in float64 over the positions where both arrays are finite. The display arrays
+    (see `display_array`: the output as drawn, pooled to at most `max_values` values) stand for
+    the output, so the cost stays small for every layer; a change of the whole output by a
+    factor `k` gives `|k - 1|` (to float16 rounding), as it would on the full output.
+
+    Args:
+        display: The layer's display array at this step.
+        previous: Its display array at the previous recorded step.
+
+    Returns:
+        The relative change, `>= 0`; `0.0` when both are all zeros; `None` when the shapes
+        differ, when either is empty, or when the previous step is all zeros (or not finite)
+        and this one is not (an infinite change).
+    """
+    if display.shape != previous.shape or display.size == 0:
+        return None
+    d = np.asarray(display, dtype=np.float64)
+    p = np.asarray(previous, dtype=np.float64)
+    both = np.isfinite(d) & np.isfinite(p)
+    if not both.all():
+        d, p = d[both], p[both]
+    change = float(np.abs(d - p).sum())
+    base = float(np.abs(p).sum())
+    if base > 0:
+        return change / base
+    return 0.0 if change == 0 else None
+
+
+def set_relative_changes(
+    snapshots: Mapping[str, Snapshot], previous: Mapping[str, Snapshot] | None
+) -> None:
+    """Set `stats["relative_change"]` of each snapshot against the previous step's.
+
+    A recording session calls it with the snapshots of the step it recorded just before (it
+    holds them until the next step, whatever a store keeps), so live, saved and recorded runs
+    carry the same values. A layer that was not recorded at the previous step, or whose display
+    array is missing there, gets `None`; so does every layer of the first step.
+
+    Args:
+        snapshots: This step's snapshots, by layer id; changed in place.
+        previous: The previous step's snapshots, or `None` for the first step.
+    """
+    for lid, snap in snapshots.items():
+        before = None if previous is None else previous.get(lid)
+        snap.stats["relative_change"] = (
+            None
+            if before is None or before.display.size == 0
+            else relative_change(snap.display, before.display)
+        )
+
+
 # ------------------------------------------------------------------------------ fast path
 
 _CHUNK = 1 << 15
@@ -505,7 +581,7 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _fast_stats_histogram(
-    array: np.ndarray, bins: int, bounds: tuple[float, float] | None = None
+    array: np.ndarray, bins: int, bounds: Bounds | None = None
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
     """Statistics and histogram in cache-sized chunks, agreeing with the reference.
 
@@ -535,6 +611,7 @@ def _fast_stats_histogram(
         "dead_fraction": None,
         "constant": None,
         "saturated_fraction": None,
+        "relative_change": None,
     }
     counts = np.zeros(bins, dtype=np.int64)
     if size == 0:
@@ -686,7 +763,7 @@ def _reduce_one(
     batch: int | None,
     bins: int,
     max_values: int,
-    bounds: tuple[float, float] | None = None,
+    bounds: Bounds | None = None,
 ) -> Snapshot:
     a = np.asarray(array)
     if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
@@ -720,7 +797,7 @@ def reduce_many(
     batch: int | None = None,
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
-    bounds: Mapping[str, tuple[float, float] | None] | None = None,
+    bounds: Mapping[str, Bounds | None] | None = None,
 ) -> dict[str, Snapshot]:
     """Reduce the outputs of every layer of one step, fast; the widget's path during training.
 

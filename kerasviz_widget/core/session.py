@@ -3,7 +3,9 @@
 A session holds what recording needs (the probe, the extractor, the `Settings`, a worker thread and
 a failure log) and its sinks. `record` evaluates the probe at once, on the calling thread (the
 weights of that moment); the reductions and the sinks' writes run on the worker during `fit`, in
-parallel with training, or at once otherwise. A failure is shown through the sinks' `status`,
+parallel with training, or at once otherwise. The session holds the snapshots of the step it
+recorded last, so that each step's `relative_change` statistic (`core.reduce.relative_change`) is
+set before any sink sees the step: the history, the front-end and a run folder all carry it. A failure is shown through the sinks' `status`,
 warned once per run (`report_failures`, from the training thread), and never raised into training.
 
 A viewer's session has the in-memory `History` and the widget's front-end as sinks; a `Recorder`'s
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .reduce import reduce_many
+from .reduce import Snapshot, reduce_many, set_relative_changes
 from .settings import Settings
 from .sink import Sink, Store
 from .step import Step, label, scalar_logs
@@ -32,7 +34,8 @@ class RecordingSession:
 
     Args:
         extract: The extractor: a function from the probe to the layer outputs by layer id
-            (`core.extract.Extractor`).
+            (`core.extract.Extractor`); its `layers` (the catalog) give each layer's activation
+            bounds to the reductions, for `saturated_fraction`.
         probe: The probe, as `check_probe` returns it.
         settings: The reduction settings.
         store: The first sink, which keeps the steps: a `History`, a run folder.
@@ -77,6 +80,7 @@ class RecordingSession:
         self._worker = Worker(f"kerasviz-{what}")
         self._failures = FailureLog(what)
         self._traced = False
+        self._previous: dict[str, Snapshot] | None = None  # the last step's, for relative_change
 
     # ----------------------------------------------------------------- state
 
@@ -155,8 +159,15 @@ class RecordingSession:
         """Reduce the arrays of one step and hand it to every sink."""
         s = self.settings
         step.snapshots = reduce_many(
-            arrays, epoch=step.epoch, batch=step.batch, bins=s.bins, max_values=s.max_values
+            arrays,
+            epoch=step.epoch,
+            batch=step.batch,
+            bins=s.bins,
+            max_values=s.max_values,
+            bounds={i.id: i.bounds for i in getattr(self.extract, "layers", ())},
         )
+        set_relative_changes(step.snapshots, self._previous)
+        self._previous = step.snapshots
         step.arrays = dict(arrays)
         for sink in self.sinks:
             sink.write(step)

@@ -7,16 +7,25 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 | kind       | content                                                               | buffers            |
 |------------|-----------------------------------------------------------------------|--------------------|
 | `catalog`  | `version, layers: [{id, class_name, output_shape, params, strategy}], |                    |
-|            | probe: {n, input_shapes}, colormaps, range_modes`                     |                    |
+|            | probe: {n, input_shapes}, colormaps, range_modes, overview_stats`     |                    |
 | `step`     | `epoch, batch, logs`                                                  |                    |
 | `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
 |            | display: {shape, layout, axes, channel}`                              |  display float16]` |
+| `findings` | `epoch, findings: [{layer, epoch, kind, fraction, message}],          |                    |
+|            | first_bad: [layer, epoch] or null`                                    |                    |
 | `status`   | `state: idle, live or error; message; skipped` (snapshots throttled)  |                    |
 
 Python decides, the front-end draws:
 
 - `catalog.colormaps` and `catalog.range_modes` are the values the viewer's `colormap` and
   `range_mode` accept (`COLORMAPS`, `RANGE_MODES`); the front-end builds its menus from them.
+  `catalog.overview_stats` lists the statistics the overview can be coloured by, as
+  `{key, label}` (`OVERVIEW_STATS`): `key` names an entry of every snapshot's `stats`.
+- `snapshot.stats` holds every statistic of `core.reduce.STAT_KEYS` and `nonfinite_fraction`
+  (`core.health.nonfinite_fraction`, the fraction of values that are NaN or infinite).
+- `findings` follows the snapshots of each step: the step's health findings
+  (`core.health.findings`, default thresholds) and the run's first bad layer so far
+  (`core.health.first_bad_layer`); the front-end shows them as they are.
 - `snapshot.display.axes` describes each display axis, in display order, as
   `{name, size, pool}` (see `core.reduce.display_axes`): `name` is `sample`, `unit`, `time`,
   `depth`, `y`, `x` or `channel`; `size` the axis length in the layer output as arranged for
@@ -31,7 +40,9 @@ Python decides, the front-end draws:
 
 Front-end to Python: `{"kind": "replay"}`; the answer is the catalog, every step and every kept
 snapshot. `PROTOCOL_VERSION` changes whenever a front-end would misread the other side's messages
-(2: snapshots carry `display.axes`, the catalog its menus).
+(2: snapshots carry `display.axes`, the catalog its menus; the `findings` message and
+`catalog.overview_stats` were added without a change, as a front-end ignores kinds and keys it
+does not know).
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.health import nonfinite_fraction
 from ..core.reduce import Snapshot, default_channel
 
 PROTOCOL_VERSION = 2
@@ -51,6 +63,16 @@ COLORMAPS = ("auto", "viridis", "magma", "gray", "diverging")
 
 RANGE_MODES = ("layer", "map", "fixed")
 """Colour-range modes: the layer across every step, the map on display, or the user's range."""
+
+OVERVIEW_STATS = {
+    "mean_abs": "mean |x|",
+    "std": "std",
+    "zero_fraction": "zero fraction",
+    "nonfinite_fraction": "NaN/Inf fraction",
+    "relative_change": "relative change",
+}
+"""The statistics the overview can be coloured by (keys of a snapshot's `stats`), with their
+labels; the viewer's `overview_stat` accepts these keys."""
 
 WIRE_DTYPES = {"counts": np.dtype("<u4"), "display": np.dtype("<f2")}
 
@@ -77,6 +99,7 @@ def encode_catalog(layers: Iterable[Mapping[str, Any]], probe: Mapping[str, Any]
         "probe": dict(probe),
         "colormaps": list(COLORMAPS),
         "range_modes": list(RANGE_MODES),
+        "overview_stats": [{"key": k, "label": v} for k, v in OVERVIEW_STATS.items()],
     }, []
 
 
@@ -93,6 +116,7 @@ def encode_snapshot(snap: Snapshot) -> Message:
     stats = {
         k: (list(v) if isinstance(v, tuple) else json_number(v)) for k, v in snap.stats.items()
     }
+    stats["nonfinite_fraction"] = json_number(nonfinite_fraction(snap.stats))
     content = {
         "kind": "snapshot",
         "layer": snap.layer,
@@ -112,6 +136,29 @@ def encode_snapshot(snap: Snapshot) -> Message:
         to_buffer(snap.display, WIRE_DTYPES["display"]),
     ]
     return content, buffers
+
+
+def encode_findings(
+    epoch: float,
+    findings: Iterable[Mapping[str, Any]],
+    first_bad: tuple[str, float] | None,
+) -> Message:
+    """The health findings of one step, and the run's first bad layer so far (or `None`)."""
+    return {
+        "kind": "findings",
+        "epoch": epoch,
+        "findings": [
+            {
+                "layer": str(f["layer"]),
+                "epoch": f["epoch"],
+                "kind": str(f["kind"]),
+                "fraction": json_number(float(f["fraction"])),
+                "message": str(f["message"]),
+            }
+            for f in findings
+        ],
+        "first_bad": None if first_bad is None else [str(first_bad[0]), first_bad[1]],
+    }, []
 
 
 def encode_status(state: str, message: str = "", skipped: int = 0) -> Message:

@@ -71,6 +71,14 @@ class Canvas(anywidget.AnyWidget):
     """Show the layer's histograms of every step as a ridge plot instead of the histogram of the
     step on display. Type: `bool`. Default: `False`."""
 
+    diff = t.Bool(False).tag(sync=True)
+    """Show the heatmap as the difference from a reference step: the `pinned` step, else the
+    previous one. Type: `bool`. Default: `False`."""
+
+    overview_stat = t.Enum(list(protocol.OVERVIEW_STATS), "mean_abs").tag(sync=True)
+    """The statistic the overview is coloured by, a key of `protocol.OVERVIEW_STATS`.
+    Type: `str`. Default: `"mean_abs"`."""
+
     pinned = t.Float(None, allow_none=True).tag(sync=True)
     """Epoch label of a pinned step, whose histogram is outlined over the current one; `None`
     pins nothing. Type: `float | None`. Default: `None`."""

@@ -1,6 +1,8 @@
 """`FrontEnd`: the sink that sends a viewer's steps to its canvas as protocol messages.
 
-It also answers a new view's `replay` request (the catalog, then every step and every kept
+After each step's snapshots it sends the step's health findings and the run's first bad layer
+(`core.health`, decided here from the viewer's history and catalog, so a recorded, loaded or
+followed run shows the same), which the front-end shows as they are. It also answers a new view's `replay` request (the catalog, then every step and every kept
 snapshot), and, while a `fit` records, watches for a cell that ends without `on_train_end`
 (IPython's `post_run_cell`, e.g. after a `KeyboardInterrupt`) to end the run's status.
 """
@@ -11,10 +13,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..core import health
 from ..core.history import History
 from ..core.session import RecordingSession
 from ..core.sink import Sink
-from ..core.step import Step
+from ..core.step import Step, label
 from ..io import protocol
 from .canvas import Canvas
 
@@ -35,6 +38,7 @@ class FrontEnd(Sink):
         self.history = history
         self.catalog = catalog
         self._session: RecordingSession | None = None
+        self._first_bad: tuple[str, float | int] | None = None
         self.after_run: Callable[[], None] | None = None
         """Called at the end of each run, once its steps were sent (the static picture)."""
         canvas.on_msg(self.on_message)
@@ -46,9 +50,28 @@ class FrontEnd(Sink):
     # ----------------------------------------------------------------- Sink
 
     def write(self, step: Step) -> None:
-        """Send a step, and its snapshots unless their display arrays were thinned away."""
+        """Send a step, its snapshots unless their display arrays were thinned away, and its
+        findings (the history holds the step already: every store is written first)."""
         for message in _step_messages(step):
             self.send(message)
+        self.send(self._findings(step.epoch))
+
+    def layers(self) -> list[dict[str, Any]]:
+        """The layer catalog, as the catalog message carries it."""
+        return list(self.catalog()[0]["layers"])
+
+    def _findings(self, epoch: float) -> protocol.Message:
+        """The findings message of a step the history holds; updates the first bad layer."""
+        catalog = self.layers()
+        found = health.findings(self.history, catalog, epoch=epoch)
+        step = label(epoch)
+        candidate = health.first_bad(found)
+        if self._first_bad is not None and self._first_bad[1] == step:
+            # The step was recorded again: look at the whole history (rare).
+            self._first_bad = health.first_bad_layer(self.history, catalog)
+        elif candidate is not None and (self._first_bad is None or step < self._first_bad[1]):
+            self._first_bad = candidate
+        return protocol.encode_findings(step, found, self._first_bad)
 
     def status(self, state: str, message: str = "", skipped: int = 0) -> None:
         """Show a status line; never raises (the front-end may be gone)."""
@@ -90,10 +113,18 @@ class FrontEnd(Sink):
     # ----------------------------------------------------------------- replay
 
     def messages(self) -> Iterator[protocol.Message]:
-        """The catalog, then every step with its kept snapshots: what a new front-end needs."""
-        yield self.catalog()
+        """The catalog, then every step with its kept snapshots and its findings: what a new
+        front-end needs."""
+        catalog = self.catalog()
+        yield catalog
+        layers = catalog[0]["layers"]
+        first = health.first_bad_layer(self.history, layers)
+        by_step: dict[float | int, list[dict[str, Any]]] = {}
+        for f in health.findings(self.history, layers, epoch=None):
+            by_step.setdefault(f["epoch"], []).append(f)
         for key in self.history.epochs:
             yield from _step_messages(self.history.step(key))
+            yield protocol.encode_findings(key, by_step.get(key, []), first)
 
     def replay(self) -> None:
         for message in self.messages():

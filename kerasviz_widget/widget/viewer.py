@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from ..core import health as _health
 from ..core.callback import RecordingCallback
 from ..core.extract import unknown_layer_error
 from ..core.history import History
 from ..core.reduce import default_channel
 from ..core.settings import DEFAULT_BINS, DEFAULT_BUDGET_MB, DEFAULT_MAX_VALUES, Settings
 from ..core.step import label
+from ..core.summary import summary_text
 from ..io import npz, protocol, static_view
 from .canvas import Canvas
 from .frontend import FrontEnd
@@ -44,6 +46,8 @@ VIEW_TRAITS = (
     "log_y",
     "ridge",
     "pinned",
+    "diff",
+    "overview_stat",
     "follow",
 )
 
@@ -209,7 +213,7 @@ class TensorViewer:
             layer_range=(min(lows), max(highs)) if lows and highs else None,
             epochs=h.epochs,
             logs=h.logs().get(label(epoch)),
-            findings=(),  # the health findings, once the viewer has them
+            findings=_health.findings(h, self._source.catalog(), epoch=epoch),
             viewer_id=viewer_id,
         )
 
@@ -375,16 +379,20 @@ class TensorViewer:
         return self._history.stats(layer, epoch)
 
     def summary(self, epoch: float = -1) -> str:
-        """Return a text table of every layer's statistics at one recorded step.
+        """Return one aligned line of statistics per layer at one recorded step, as text.
 
-        One row per layer: id, shape, mean, std, min, max, percentage of zeros, and the counts
-        of NaN and infinite values.
+        In the manner of lovely-tensors, each line reads: layer id, shape, value count, the
+        range of the finite values with a sparkline of the histogram between its ends, mean
+        (`μ`), standard deviation (`σ`), the fraction of zeros, and flags from the step's health
+        findings (`NaN!`, `Inf!`, `dead 62%`, `saturated 70%`, `constant`, `exploding ×…`,
+        `vanishing ×…`; see `health`, default thresholds). A title line names the epoch and
+        the training logs. Readable in a terminal and in a notebook (`print` it).
 
         Args:
             epoch: Epoch label from `viewer.epochs`; `-1` means the latest. Defaults to `-1`.
 
         Returns:
-            The table as aligned text, with a title line naming the epoch.
+            The text, one line per layer in model order after the title line.
 
         Raises:
             KeyError: If `epoch` was never recorded.
@@ -392,8 +400,89 @@ class TensorViewer:
         Example:
 
         >>> print(viewer.summary(epoch=0))
+        epoch 0
+        input  (4, 8)  n=32  x∈[-1.92 ▁▂▅█▇▂▁▁▂▁ 2.14]  μ=0.0412  σ=0.97   zeros=0%
+        dense  (4, 3)  n=12  x∈[    0 █▁▁▂▁▁▁▂▁▂ 1.3]   μ=0.317   σ=0.442  zeros=50%
         """
-        return self._history.summary(epoch)
+        return summary_text(self._history, self._source.catalog(), epoch)
+
+    def health(
+        self,
+        epoch: float | None = -1,
+        *,
+        dead: float = _health.DEFAULT_DEAD,
+        saturated: float = _health.DEFAULT_SATURATED,
+        scale: float = _health.DEFAULT_SCALE,
+    ) -> list[dict[str, Any]]:
+        """Return what is wrong with which layer, at one recorded step or at every one.
+
+        Each finding is a dict `{"layer", "epoch", "kind", "fraction", "message"}`, listed in
+        model order (and, with `epoch=None`, each layer's steps in ascending order). The kinds:
+
+        - `"nan"`, `"inf"`: the layer output holds NaN / ±Inf; `fraction` of values.
+        - `"dead"`: at least `dead` of the units (the last axis) are exactly 0 for every probe
+          sample and position; `fraction` of units.
+        - `"saturated"`: a layer whose activation is bounded (sigmoid, tanh, softmax,
+          hard_sigmoid and the like, as `activation=` or an `Activation` layer) has more than
+          `saturated` of its values within 1% of the range from a bound (the ReLU family,
+          relu6 and `ReLU(max_value=...)`, only counts its upper bound: its zeros are `dead`);
+          `fraction` of values.
+        - `"constant"`: the output is the same for every probe sample (probes of 2+ samples);
+          `fraction` is 1.
+        - `"exploding"` / `"vanishing"`: the output's standard deviation is above `scale` times,
+          or below `1 / scale` of, the probe input's; `fraction` is the ratio of the two.
+
+        The findings are computed from the statistics kept for every step, so they work the
+        same on a viewer that records, a loaded `.npz`, and a loaded or followed run folder.
+        The widget shows them too: a banner naming the first bad layer, a mark next to each
+        flagged layer in the layer menu, and the current step's findings under the heatmap.
+
+        Args:
+            epoch: Epoch label from `viewer.epochs`; `-1` means the latest step, `None` every
+                recorded step. Defaults to `-1`.
+            dead: Fraction of dead units from which a layer is `dead`. Defaults to `0.5`.
+            saturated: Fraction of saturated values above which a layer is `saturated`.
+                Defaults to `0.5`.
+            scale: Ratio of standard deviations beyond which a layer is `exploding` or
+                `vanishing`. Defaults to `1e3`.
+
+        Returns:
+            The list of findings; empty for a healthy model.
+
+        Raises:
+            KeyError: If `epoch` was never recorded.
+            ValueError: If a threshold is out of range.
+
+        Example:
+
+        >>> viewer.health()
+        [{'layer': 'dense_2', 'epoch': 3, 'kind': 'dead', 'fraction': 0.625,
+          'message': 'dense_2: 62% of units are dead (always 0) at epoch 3'}]
+        """
+        return _health.findings(
+            self._history,
+            self._source.catalog(),
+            epoch=epoch,
+            dead=dead,
+            saturated=saturated,
+            scale=scale,
+        )
+
+    def first_bad_layer(self) -> tuple[str, float | int] | None:
+        """Return where a numerical failure starts: the first layer with NaN or Inf.
+
+        Of the layers whose output holds a NaN or an infinity at the earliest recorded step
+        where any does, the first in model order. The widget's banner names it.
+
+        Returns:
+            `(layer, epoch)`, or `None` when no recorded step holds a NaN or an infinity.
+
+        Example:
+
+        >>> viewer.first_bad_layer()
+        ('lambda', 2)
+        """
+        return _health.first_bad_layer(self._history, self._source.catalog())
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the kept history to one `.npz` file (never pickle).

@@ -41,7 +41,9 @@ def test_live_fit_heatmap_histogram_and_slider(notebook, page):
     )
 
     options = page.locator(".kv-layer option").all_text_contents()
-    assert [o.split()[0] for o in options] == ["input", "conv2d", "flatten", "dense"]
+    # A layer with a health finding at this step is marked with "⚠ " before its name.
+    names = [o.removeprefix("\u26a0 ").split()[0] for o in options]
+    assert names == ["input", "conv2d", "flatten", "dense"]
     assert "(None, 6, 6, 4)" in options[1]
 
     # The static picture (for nbconvert and GitHub) is in the output, hidden by the live view.

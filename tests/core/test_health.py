@@ -157,6 +157,26 @@ def test_the_saturated_threshold_is_strict():
     assert "saturated" in watch.kinds("act", saturated=0.4999999)
 
 
+def test_a_relu6_layer_is_saturated_by_its_upper_bound_only():
+    # A healthy relu6 layer: about half its values are 0 (the lower bound), few reach 6.
+    x = probe(n=16, d=8)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            layers.Activation("relu6", name="healthy"),
+            layers.Lambda(lambda t: t * 100.0, name="large"),
+            layers.ReLU(max_value=6.0, name="capped"),
+        ]
+    )
+    watch = Watch(model, x)
+    watch.record(0)
+    assert watch.history.stats("healthy", 0)["zero_fraction"] > 0.4
+    assert watch.kinds("healthy") == []
+    (found,) = [f for f in watch.findings() if f["kind"] == "saturated"]
+    assert found["layer"] == "capped" and 0.4 < found["fraction"] < 0.6  # the values at 6 only
+    assert "within 1% of the upper bound 6) at epoch 0" in found["message"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -186,11 +206,12 @@ def test_an_epoch_never_recorded_is_a_key_error_listing_the_recorded(zoo):
         (layers.Dense(2, activation="tanh"), (-1.0, 1.0)),
         (layers.Conv2D(2, 3, activation="hard_sigmoid"), (0.0, 1.0)),
         (layers.Activation("softsign"), (-1.0, 1.0)),
-        (layers.Activation("relu6"), (0.0, 6.0)),
+        (layers.Activation("relu6"), (None, 6.0)),
         (layers.Activation("softmax"), (0.0, 1.0)),
         (layers.Activation("hard_tanh"), (-1.0, 1.0)),
         (layers.Softmax(), (0.0, 1.0)),
-        (layers.ReLU(max_value=6.0), (0.0, 6.0)),
+        (layers.ReLU(max_value=6.0), (None, 6.0)),
+        (layers.ReLU(max_value=0.0), None),
         (layers.ReLU(), None),
         (layers.ReLU(max_value=6.0, negative_slope=0.1), None),
         (layers.Dense(2, activation="relu"), None),
@@ -218,7 +239,7 @@ def test_the_catalog_carries_the_bounds():
     )
     entries = {info.id: info.to_json() for info in catalog(model)}
     assert entries["d"]["bounds"] == [-1.0, 1.0]
-    assert entries["r"]["bounds"] == [0.0, 6.0]
+    assert entries["r"]["bounds"] == [None, 6.0]
     assert entries["input"]["bounds"] is None
 
 

@@ -1,5 +1,6 @@
 """The health statistics of a layer output (`mean_abs`, `dead_fraction`, `constant`,
-`saturated_fraction`): the reference and the fast path, each against an oracle written here.
+`saturated_fraction`): the reference and the fast path, each against an oracle written here; and
+`relative_change`, a statistic of two steps that a recording session sets.
 
 The oracles walk the values one by one in plain Python, so they share no code with `reduce.py`.
 Hypothesis settings: `max_examples=60`, `deadline=None`.
@@ -9,14 +10,24 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from kerasviz_widget.core.extract import Extractor
 from kerasviz_widget.core.history import History
-from kerasviz_widget.core.reduce import STAT_KEYS, compute_stats, reduce_array, reduce_many
+from kerasviz_widget.core.reduce import (
+    STAT_KEYS,
+    compute_stats,
+    reduce_array,
+    reduce_many,
+    relative_change,
+)
+from kerasviz_widget.core.session import RecordingSession
+from kerasviz_widget.core.settings import Settings
 from kerasviz_widget.core.step import Step
 from kerasviz_widget.io import npz
 
@@ -169,7 +180,19 @@ def test_saturation_counts_values_within_one_percent_of_either_bound():
     assert fast["saturated_fraction"] == 5 / 8
 
 
-@pytest.mark.parametrize("bounds", [(1.0, 0.0), (0.0, np.inf), "01", (0.0,)])
+def test_the_relu_family_saturates_at_its_upper_bound_only():
+    a = np.array([[0.0, 0.0, 0.0, 0.01, 3.0, 5.94, 6.0, np.inf]])
+    # 5.94 (= 0.99 * 6), 6 and +inf are near the upper bound; the zeros do not count.
+    assert compute_stats(a, (None, 6.0))["saturated_fraction"] == 3 / 8
+    fast = reduce_many({"a": a, "b": a}, epoch=0, bounds={"a": (None, 6.0)})["a"].stats
+    assert fast["saturated_fraction"] == 3 / 8
+    # Both bounds: the zeros and 0.01 count too.
+    assert compute_stats(a, (0.0, 6.0))["saturated_fraction"] == 7 / 8
+
+
+@pytest.mark.parametrize(
+    "bounds", [(1.0, 0.0), (0.0, np.inf), "01", (0.0,), (None, 0.0), (None, None)]
+)
 def test_bad_bounds_are_an_error_that_says_what_bounds_are(bounds):
     with pytest.raises(ValueError, match=r"bounds=.*pair `\(lo, hi\)` of finite numbers"):
         compute_stats(np.zeros((2, 2)), bounds)
@@ -208,3 +231,40 @@ def test_a_file_written_with_the_first_seven_statistics_reads_the_others_as_none
     step = npz.read_history(old).steps[0]
     reloaded.add(step)
     assert reloaded.stats("a", 0) == stats
+
+
+# ------------------------------------------------------------------------------ relative change
+
+
+def test_relative_change_is_the_l1_change_over_the_previous_l1_norm():
+    p = np.array([[1.0, -2.0], [0.0, 4.0]], dtype=np.float16)
+    d = np.array([[2.0, -2.0], [1.0, 2.0]], dtype=np.float16)
+    assert relative_change(d, p) == (1 + 0 + 1 + 2) / (1 + 2 + 0 + 4)
+    assert relative_change(p, p) == 0.0
+    assert relative_change(p * 3, p) == pytest.approx(2.0)
+
+
+def test_relative_change_skips_non_finite_positions_and_is_none_when_undefined():
+    p = np.array([1.0, np.nan, 2.0, 5.0])
+    d = np.array([2.0, 7.0, np.inf, 5.0])
+    assert relative_change(d, p) == 1 / 6  # positions 0 and 3 only
+    assert relative_change(np.zeros(3), np.zeros(3)) == 0.0
+    assert relative_change(np.ones(3), np.zeros(3)) is None  # an infinite change
+    assert relative_change(np.ones(3), np.ones(4)) is None  # shapes differ
+    assert relative_change(np.ones(0), np.ones(0)) is None
+
+
+def test_a_session_sets_the_relative_change_of_each_step_against_the_one_before():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    history = History(2**24)
+    session = RecordingSession(Extractor(model, probe=x), x, Settings(), history)
+    session.record(epoch=0)
+    assert history.stats("d", 0)["relative_change"] is None  # the first step
+    session.record(epoch=1)
+    assert history.stats("d", 1)["relative_change"] == 0.0  # the same weights
+    kernel, bias = model.layers[0].get_weights()
+    model.layers[0].set_weights([kernel * 3, bias * 3])
+    session.record(epoch=2)
+    assert history.stats("d", 2)["relative_change"] == pytest.approx(2.0, rel=2e-3)
+    assert history.stats("input", 2)["relative_change"] == 0.0

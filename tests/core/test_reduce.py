@@ -118,6 +118,7 @@ def test_stats_of_an_empty_array_are_undefined_not_errors():
         "dead_fraction": None,
         "constant": None,
         "saturated_fraction": None,
+        "relative_change": None,
     }
 
 
