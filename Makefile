@@ -2,6 +2,9 @@
 #   make demo   set up, build, and open the quickstart in JupyterLab
 #               (headless: with CI set or no DISPLAY, execute it and write build/quickstart.html)
 #   make test   set up, build, lint, and run every test (Python, browser, front-end)
+# Other Keras backends, each in a virtual environment of its own (no TensorFlow in either):
+#   make pytest-jax     the Python suite with KERAS_BACKEND=jax
+#   make pytest-torch   the backend-facing tests with KERAS_BACKEND=torch, on the CPU build
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -11,7 +14,15 @@ BUNDLE := kerasviz_widget/static/widget.js
 JS_SRC := $(wildcard js/src/*.js js/src/*.css)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: demo test install lint pytest jstest bundle chromium clean
+# What each extra backend runs; browser tests are left out there ("not browser").
+JAX_TESTS   ?= tests
+TORCH_TESTS ?= tests/core/test_extract.py tests/core/test_reduce.py tests/core/test_history.py \
+               tests/core/test_callback.py tests/test_recorder.py
+# PyTorch pinned to a version whose CPU build the tests use (an unpinned `pip install torch`
+# on Linux pulls a CUDA build of several GB).
+TORCH_PIN   ?= torch==2.13.0
+
+.PHONY: demo test install lint pytest pytest-jax pytest-torch jstest bundle chromium clean
 
 demo: install
 ifneq ($(or $(CI),$(if $(DISPLAY),,headless)),)
@@ -54,8 +65,28 @@ lint: install
 pytest: install
 	$(BIN)/python -m pytest
 
+# One virtual environment per extra backend: the package (editable) with the test tools and that
+# backend only (the `test-tools` extra carries no backend).
+.venv-jax/.installed: pyproject.toml $(BUNDLE)
+	$(PYTHON) -m venv .venv-jax
+	.venv-jax/bin/python -m pip install --upgrade pip
+	.venv-jax/bin/python -m pip install "jax[cpu]" -e ".[jax,test-tools]"
+	touch $@
+
+.venv-torch/.installed: pyproject.toml $(BUNDLE)
+	$(PYTHON) -m venv .venv-torch
+	.venv-torch/bin/python -m pip install --upgrade pip
+	.venv-torch/bin/python -m pip install "$(TORCH_PIN)" -e ".[torch,test-tools]"
+	touch $@
+
+pytest-jax: .venv-jax/.installed
+	KERAS_BACKEND=jax .venv-jax/bin/python -m pytest -m "not browser" $(JAX_TESTS)
+
+pytest-torch: .venv-torch/.installed
+	KERAS_BACKEND=torch .venv-torch/bin/python -m pytest -m "not browser" $(TORCH_TESTS)
+
 jstest: js/node_modules/.package-lock.json
 	cd js && npm test
 
 clean:
-	rm -rf $(VENV) js/node_modules kerasviz_widget/static build
+	rm -rf $(VENV) .venv-jax .venv-torch js/node_modules kerasviz_widget/static build

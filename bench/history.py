@@ -37,10 +37,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kerasviz_widget import TensorViewer, protocol  # noqa: E402
+from kerasviz_widget import TensorViewer  # noqa: E402
 from kerasviz_widget.core.extract import Extractor  # noqa: E402
 from kerasviz_widget.core.history import History  # noqa: E402
 from kerasviz_widget.core.reduce import reduce_array, reduce_many  # noqa: E402
+from kerasviz_widget.io import protocol  # noqa: E402
 
 
 def timed(fn, repeat: int) -> float:
@@ -128,7 +129,8 @@ def bench_memory(steps: int) -> list[str]:
     # Warm up (the compiled predict function, the widgets), then start an empty history: the
     # baseline is everything but the history.
     viewer.snapshot()
-    viewer._history = History(64 * 2**20)
+    empty = History(64 * 2**20)
+    viewer._history = viewer._source.session.store = viewer._front_end.history = empty
     gc.collect()
     base = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()

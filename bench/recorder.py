@@ -31,7 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from common import digits, digits_cnn  # noqa: E402
 
-from kerasviz_widget import Recorder, TensorViewer, runlog  # noqa: E402
+from kerasviz_widget import Recorder, TensorViewer  # noqa: E402
+from kerasviz_widget.io import files  # noqa: E402
+from kerasviz_widget.io import runfolder as runlog  # noqa: E402
 
 
 def fit_overhead(x, y, root: str, repeats: int, epochs: int) -> None:
@@ -79,17 +81,17 @@ def follow_latency(x, root: str, steps: int) -> None:
         # Called just before the rename; the step is visible right after it.
         stamp.pending = time.perf_counter()
 
-    runlog._before_rename = stamp
+    files._before_rename = stamp
     for epoch in range(steps):
         time.sleep(1.0)
         recorder.on_epoch_begin(epoch)
         recorder.on_epoch_end(epoch, {"loss": 1.0})
-        recorder.viewer._flush()  # the step is written on the recorder's worker thread
+        recorder.session.flush()  # the step is written on the recorder's worker thread
         written[float(epoch + 1)] = stamp.pending
     deadline = time.perf_counter() + 10
     while len(arrived) < steps and time.perf_counter() < deadline:
         time.sleep(0.05)
-    runlog._before_rename = None
+    files._before_rename = None
     viewer.close()
     recorder.close()
     latencies = [arrived[k] - written[k] for k in written if k in arrived]

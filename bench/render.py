@@ -19,14 +19,14 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.lab import (  # noqa: E402
+from tests.browser.lab import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     open_notebook,
     run_all,
+    running_lab,
     wait_for_text,
 )
-from tests.lab import lab as _lab_fixture  # noqa: E402
 
 REPS = 40
 
@@ -76,15 +76,7 @@ def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         js = bundle(pathlib.Path(tmp))
 
-        class _Factory:
-            def mktemp(self, name: str) -> pathlib.Path:
-                path = pathlib.Path(tmp) / name
-                path.mkdir()
-                return path
-
-        lab_gen = _lab_fixture.__wrapped__(_Factory())
-        lab = next(lab_gen)
-        try:
+        with running_lab(pathlib.Path(tmp) / "lab") as lab:
             name = lab.write_notebook("bench_render.ipynb", [CELL.format(bundle=str(js))])
             with sync_playwright() as p:
                 browser = p.chromium.launch(
@@ -99,8 +91,6 @@ def main() -> dict:
                 result = page.evaluate("r => window.__kvbench(r)", REPS)
                 result["user_agent"] = page.evaluate("() => navigator.userAgent")
                 browser.close()
-        finally:
-            next(lab_gen, None)
     return result
 
 

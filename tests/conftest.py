@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models, a probe, and (for browser tests) one JupyterLab server."""
+"""Shared fixtures: tiny models and a probe (the browser tests have theirs in `browser/`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-pytest_plugins = ["tests.lab"]
 
 
 def small_cnn() -> keras.Model:

@@ -45,11 +45,11 @@ def test_site_builds_strictly(site):
 def test_api_reference_is_rendered_from_the_docstrings(site):
     html = (site / "api" / "index.html").read_text(encoding="utf-8")
     for anchor in (
-        "widget.TensorViewer",
-        "widget.TensorViewer.values",
-        "widget.TensorViewer.snapshot",
-        "widget.TensorViewer.callback",
-        "extract.layer_output",
+        "widget.viewer.TensorViewer",
+        "widget.viewer.TensorViewer.values",
+        "widget.viewer.TensorViewer.snapshot",
+        "widget.viewer.TensorViewer.callback",
+        "core.extract.layer_output",
     ):
         assert f'id="kerasviz_widget.{anchor}"' in html, anchor
     assert "one cached extractor" in html  # prose from the TensorViewer docstring

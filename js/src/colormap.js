@@ -68,8 +68,6 @@ export function lut(name) {
   return table;
 }
 
-export const RANGE_MODES = ["layer", "map", "fixed"];
-
 /**
  * The colour map and range for data in [lo, hi]: the diverging map centred on 0 for signed data
  * when `name` is "auto" (viridis otherwise), or the named map over [lo, hi].

@@ -6,14 +6,6 @@ export const BAR_COLUMNS = 4;
 /** Pixel rows of the bar view. */
 export const BAR_ROWS = 120;
 
-const AXES = {
-  bars: ["sample"],
-  ND: ["sample", "unit"],
-  NTD: ["sample", "t", "d"],
-  NHWC: ["sample", "y", "x", "channel"],
-  NDHWC: ["sample", "z", "y", "x", "channel"],
-};
-
 const clamp = (v, n) => Math.max(0, Math.min(n - 1, v | 0));
 
 /**
@@ -51,7 +43,6 @@ export function viewOf(display, { sample = 0, channel = 0, slice = 0, montage = 
         n,
         (x, y) => [y, x],
         (y) => [y * d, 1],
-        shape,
       );
     }
     case "NTD": {
@@ -63,7 +54,6 @@ export function viewOf(display, { sample = 0, channel = 0, slice = 0, montage = 
         t,
         (x, y) => [s, y, x],
         (y) => [(s * t + y) * d, 1],
-        shape,
       );
     }
     case "NHWC":
@@ -82,7 +72,6 @@ export function viewOf(display, { sample = 0, channel = 0, slice = 0, montage = 
           h,
           (x, y) => [...prefix, y, x, ch],
           (y) => [(base + y) * w * c + ch, c],
-          shape,
         );
       }
       return montageView(layout, shape, prefix, base, h, w, c);
@@ -92,8 +81,7 @@ export function viewOf(display, { sample = 0, channel = 0, slice = 0, montage = 
   }
 }
 
-function image(layout, width, height, locate, row, shape) {
-  const strides = stridesOf(shape);
+function image(layout, width, height, locate, row) {
   const at = (x, y) => {
     if (x < 0 || y < 0 || x >= width || y >= height) return -1;
     const [offset, step] = row(y);
@@ -108,7 +96,6 @@ function image(layout, width, height, locate, row, shape) {
     locate: (x, y) => (at(x, y) < 0 ? null : locate(x, y)),
     strided: row,
     tiles: null,
-    strides,
   };
 }
 
@@ -150,15 +137,7 @@ function montageView(layout, shape, prefix, base, h, w, c) {
     },
     strided: () => null,
     tiles,
-    cols,
-    rows,
   };
-}
-
-function stridesOf(shape) {
-  const strides = new Array(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) strides[i] = strides[i + 1] * shape[i + 1];
-  return strides;
 }
 
 /** The number of channels a layout lets the user choose from (1 when there is no choice). */
@@ -177,46 +156,33 @@ export function sliceCount(display) {
   return display.layout === "NDHWC" ? display.shape[1] : 1;
 }
 
-/** The shape the display array was pooled from: the layer output arranged by rank. */
-export function arrangedShape(shape) {
-  if (shape.length === 0) return [1];
-  if (shape.length > 5) return [shape[0], shape.slice(1).reduce((a, b) => a * b, 1)];
-  return shape.slice();
-}
-
-// The pooling factor of one axis: display length n came from length m by halving k times.
-function poolFactor(m, n) {
-  if (n >= m) return 1;
-  let f = 1;
-  while (Math.ceil(m / f) > n) f *= 2;
-  return f;
-}
-
 /**
- * Map a display multi-index back to the layer output it summarises.
+ * Map a display multi-index back to the block of the layer output it summarises.
  *
- * Args: `index` (display multi-index), `displayShape`, `originalShape` (the layer's `stats.shape`).
- * Returns {ranges: [[start, stop), ...] per arranged axis, pooled, flattened, text}, where `text`
- * is NumPy index notation into `viewer.values(layer)`, e.g. "[0, 3, 4, 2]" or "[0, 8:16, 4, 2]".
+ * `axes` are the snapshot's `display.axes`, as Python sent them: per display axis its `name`, its
+ * `size` in the layer output and its `pool` factor (and `flattened` for a flattened output: the
+ * axes of the layer output it holds, none for a scalar). Nothing is re-derived here.
+ * Returns {ranges: [[start, stop), ...] per display axis, names, pooled, flattened, text}, where
+ * `text` is NumPy index notation into `viewer.values(layer)`, e.g. "[0, 3, 4, 2]" or
+ * "[0, 30:33, 45:48, 0]" ("[()]" for a scalar; for a flattened output it indexes the output
+ * reshaped to `(samples, -1)`).
  */
-export function originalIndex(index, displayShape, originalShape) {
-  const arranged = arrangedShape(originalShape || displayShape);
-  const sameRank = arranged.length === displayShape.length;
-  const ranges = index.map((i, a) => {
-    const m = sameRank ? arranged[a] : displayShape[a];
-    const f = poolFactor(m, displayShape[a]);
-    return [i * f, Math.min(m, (i + 1) * f)];
+export function originalIndex(index, axes) {
+  const ranges = index.map((i, k) => {
+    const { size, pool } = axes[k];
+    return [i * pool, Math.min(size, (i + 1) * pool)];
   });
   const pooled = ranges.some(([a, b]) => b - a > 1);
-  const flattened = (originalShape || []).length > 5;
+  const flat = axes.find((axis) => Array.isArray(axis.flattened));
+  const scalar = flat !== undefined && flat.flattened.length === 0;
   const parts = ranges.map(([a, b]) => (b - a === 1 ? `${a}` : `${a}:${b}`));
-  const text = (originalShape || []).length === 0 ? "[()]" : `[${parts.join(", ")}]`;
-  return { ranges, pooled, flattened, text };
-}
-
-/** The axis names of a layout, for the hover text. */
-export function axisNames(layout) {
-  return AXES[layout] || [];
+  return {
+    ranges,
+    names: axes.map((axis) => axis.name),
+    pooled,
+    flattened: flat !== undefined && !scalar,
+    text: scalar ? "[()]" : `[${parts.join(", ")}]`,
+  };
 }
 
 /** A LUT of 256 RGB entries packed as little-endian RGBA words, for 4-byte pixel writes. */

@@ -1,8 +1,11 @@
-// The wire format, front-end side. Mirrors kerasviz_widget/protocol.py.
+// The wire format, front-end side. Mirrors kerasviz_widget/io/protocol.py (its docstring has the
+// table of messages). Python decides, the front-end draws: the catalog carries the colour maps and
+// range modes to offer (`colormaps`, `range_modes`), and each snapshot its `display.axes` (name,
+// size and pool factor of every display axis), which the hover reads as they are.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
-export const KINDS = ["catalog", "step", "snapshot", "thinned", "status"];
+export const KINDS = ["catalog", "step", "snapshot", "status"];
 
 // float16 bits -> float32, through a table of all 65536 values (built once).
 let HALF_TABLE = null;

@@ -21,7 +21,6 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
     layers: [], // catalog layers
     steps: [], // [{epoch, batch, logs}] ascending by epoch
     snapshots: new Map(), // layer -> Map(stepKey -> snapshot)
-    thinned: new Set(), // step keys whose full values the kernel no longer keeps
     status: { state: "idle", message: "" },
     error: "",
   };
@@ -112,9 +111,6 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
         break;
       case "status":
         state.status = { state: msg.state, message: msg.message || "" };
-        break;
-      case "thinned":
-        for (const e of msg.epochs || []) state.thinned.add(stepKey(e));
         break;
     }
     emit(msg.kind);

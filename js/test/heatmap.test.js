@@ -113,27 +113,46 @@ test("1-D outputs are bars that rise from zero, one per sample", () => {
   assert.equal(alpha(BAR_COLUMNS, 0), 0);
 });
 
-test("a pooled display index maps back to the range it averages", () => {
-  // (1, 100, 7, 3) pooled to (1, 13, 4, 3): factors 8 and 2.
-  const r = originalIndex([0, 12, 3, 2], [1, 13, 4, 3], [1, 100, 7, 3]);
+test("a display index maps back through the pool factors Python sent", () => {
+  // The factors are read, never derived: a factor 3 that halving could not give.
+  const axes = [
+    { name: "sample", size: 1, pool: 1 },
+    { name: "y", size: 100, pool: 3 },
+    { name: "x", size: 100, pool: 3 },
+    { name: "channel", size: 1, pool: 1 },
+  ];
+  const r = originalIndex([0, 10, 33, 0], axes);
   assert.deepEqual(r.ranges, [
     [0, 1],
-    [96, 100],
-    [6, 7],
-    [2, 3],
+    [30, 33],
+    [99, 100],
+    [0, 1],
   ]);
+  assert.deepEqual(r.names, ["sample", "y", "x", "channel"]);
   assert.equal(r.pooled, true);
-  assert.equal(r.text, "[0, 96:100, 6, 2]");
-  const exact = originalIndex([3, 4], [8, 10], [8, 10]);
+  assert.equal(r.text, "[0, 30:33, 99, 0]");
+  const exact = originalIndex(
+    [3, 4],
+    [
+      { name: "sample", size: 8, pool: 1 },
+      { name: "unit", size: 10, pool: 1 },
+    ],
+  );
   assert.equal(exact.pooled, false);
   assert.equal(exact.text, "[3, 4]");
 });
 
-test("outputs of rank > 5 are flattened, and scalars index as ()", () => {
-  const r = originalIndex([1, 5], [2, 24], [2, 2, 2, 2, 3, 1]);
+test("a flattened axis is said to be flattened, and a scalar indexes as ()", () => {
+  const flat = [
+    { name: "sample", size: 2, pool: 1 },
+    { name: "unit", size: 24, pool: 1, flattened: [2, 2, 3, 2] },
+  ];
+  const r = originalIndex([1, 5], flat);
   assert.equal(r.flattened, true);
   assert.equal(r.text, "[1, 5]");
-  assert.equal(originalIndex([0], [1], []).text, "[()]");
+  const scalar = originalIndex([0], [{ name: "sample", size: 1, pool: 1, flattened: [] }]);
+  assert.equal(scalar.text, "[()]");
+  assert.equal(scalar.flattened, false);
 });
 
 test("heatmaps are enlarged by whole device pixels, bars fill the box", () => {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeFloat16, decodeUint32, decodeMessage } from "../src/protocol.js";
+import { decodeFloat16, decodeUint32, decodeMessage, PROTOCOL_VERSION } from "../src/protocol.js";
 import { createStore } from "../src/store.js";
 
 // Little-endian float16 bit patterns and their values.
@@ -59,7 +59,12 @@ test("the store keeps every step in order and the layer range across epochs", ()
   const store = createStore();
   const seen = [];
   store.subscribe((kind) => seen.push(kind));
-  store.receive({ kind: "catalog", version: 1, layers: [{ id: "d" }], probe: { n: 1 } });
+  store.receive({
+    kind: "catalog",
+    version: PROTOCOL_VERSION,
+    layers: [{ id: "d" }],
+    probe: { n: 1 },
+  });
   store.receive(...snapshotMessage("d", 2));
   store.receive(...snapshotMessage("d", 0));
   assert.deepEqual(
@@ -75,5 +80,5 @@ test("the store keeps every step in order and the layer range across epochs", ()
 test("a protocol version mismatch is reported, naming both versions", () => {
   const store = createStore();
   store.receive({ kind: "catalog", version: 99, layers: [], probe: { n: 0 } });
-  assert.match(store.state.error, /protocol version 1.*speaks 99/);
+  assert.match(store.state.error, new RegExp(`protocol version ${PROTOCOL_VERSION}.*speaks 99`));
 });

@@ -88,14 +88,6 @@ test("a snapshot arriving before its step message keeps the logs that come later
   assert.deepEqual(store.state.steps, [{ epoch: 1, batch: null, logs: { loss: 0.5 } }]);
 });
 
-test("thinned epochs are remembered, their snapshots stay drawable", () => {
-  const store = createStore();
-  store.receive(...snapshot("a", 1));
-  store.receive({ kind: "thinned", epochs: [1] });
-  assert.ok(store.state.thinned.has("1"));
-  assert.notEqual(store.get("a", 1).display.data, null);
-});
-
 test("after a protocol mismatch, snapshots are not decoded into the store", () => {
   const store = createStore();
   store.receive({ kind: "catalog", version: 99, layers: [], probe: { n: 0 } });

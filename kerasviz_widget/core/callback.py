@@ -1,16 +1,20 @@
-"""The Keras callback that records snapshots while `fit` runs."""
+"""`RecordingCallback`: the Keras callback that records a session's steps while `fit` runs.
+
+`TensorViewer.callback()` and `Recorder` are this class over recording sessions with different
+sinks (a history and a front-end; a run folder). It drives the session through its public methods
+only.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
-if TYPE_CHECKING:
-    from ..widget.viewer import TensorViewer
+from .session import RecordingSession
 
 #: Largest share of training wall time that per-batch snapshots may take.
 MAX_OVERHEAD = 0.05
@@ -29,25 +33,27 @@ def check_every_n_batches(every_n_batches: Any, *, who: str) -> None:
         )
 
 
-class ViewerCallback(keras.callbacks.Callback):
+class RecordingCallback(keras.callbacks.Callback):
     """Records a snapshot before training, after every epoch and, optionally, every N batches.
 
-    The callback only triggers the viewer's recording and forwards the training logs (loss,
+    The callback only triggers the session's recording and forwards the training logs (loss,
     metrics, `val_*`), which travel with each step. Epoch labels follow what a person counts: 0 is
     the model before training, 1 is after the first epoch; a snapshot taken inside an epoch gets a
     fractional label (2.5 is halfway through the third epoch). A second `fit` continues the
     numbering after the newest recorded step, and `fit(..., initial_epoch=k)` is respected.
 
     Per-batch snapshots are throttled: the callback measures how long each snapshot takes and how
-    much training time has passed, and skips a due snapshot when the viewer's running cost would
-    exceed `max_overhead` of the training time. Skipped snapshots are counted (`skipped`) and the
-    count is shown in the widget's status line. Epoch snapshots are never skipped.
+    much training time has passed, and skips a due snapshot when the session's running cost would
+    exceed `max_overhead` of the training time (the session's worker time counts too). Skipped
+    snapshots are counted (`skipped`) and the count goes to the session's status. Epoch snapshots
+    are never skipped.
 
-    A failure inside the viewer (an output that cannot be extracted, the front-end gone, ...) is
-    caught, shown in the widget's status line and warned once per `fit`; training goes on.
+    A failure inside the session (an output that cannot be extracted, the front-end gone, a full
+    disk, ...) is caught, shown in the status and warned once per `fit`; training goes on.
 
     Args:
-        viewer: The `TensorViewer` to record into.
+        session: The recording session, or `None` for a callback that records nothing (a
+            `Recorder` on a worker that is not the chief).
         every_n_batches: Also snapshot every this many training batches. Defaults to `None`,
             epoch ends only.
         max_overhead: Largest share of training wall time that per-batch snapshots may take.
@@ -70,23 +76,24 @@ class ViewerCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        viewer: TensorViewer,
+        session: RecordingSession | None,
         every_n_batches: int | None = None,
         *,
         max_overhead: float = MAX_OVERHEAD,
         clock: Callable[[], float] = time.perf_counter,
+        who: str = "TensorViewer.callback",
     ) -> None:
         super().__init__()
-        check_every_n_batches(every_n_batches, who="TensorViewer.callback")
+        check_every_n_batches(every_n_batches, who=who)
         if not 0 < max_overhead <= 1:
             raise ValueError(
-                f"ViewerCallback received max_overhead={max_overhead!r}; it must be in (0, 1], "
+                f"{who} received max_overhead={max_overhead!r}; it must be in (0, 1], "
                 "e.g. `0.05` for 5% of training time."
             )
         if every_n_batches is None:
             # No batch hook at all: Keras then keeps dispatching batch callbacks asynchronously.
             self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
-        self.viewer = viewer
+        self.session = session
         self.every_n_batches = every_n_batches
         self.max_overhead = float(max_overhead)
         self.clock = clock
@@ -107,20 +114,20 @@ class ViewerCallback(keras.callbacks.Callback):
         self._last_bucket = 0
         self._steps_seen: int | None = None
         self._done = 0
-        self._worker_seen = self.viewer._worker_seconds
+        self._worker_seen = self.session.worker_seconds if self.session else 0.0
         self._shown_skipped = 0
 
     def _timed(self, **kwargs: Any) -> None:
         t0 = self.clock()
-        self.viewer._record(background=True, **kwargs)
+        self.session.record(background=True, **kwargs)
         cost = self.clock() - t0
         self._spent += cost + self._worker_delta()
         # The next snapshot costs about this one's main part plus the worker's last job.
-        self._cost = cost + self.viewer._last_worker_seconds
+        self._cost = cost + self.session.last_worker_seconds
 
     def _worker_delta(self) -> float:
-        """Seconds the viewer's worker thread spent since the last call."""
-        total = self.viewer._worker_seconds
+        """Seconds the session's worker thread spent since the last call."""
+        total = self.session.worker_seconds
         delta, self._worker_seen = total - self._worker_seen, total
         return delta
 
@@ -132,35 +139,40 @@ class ViewerCallback(keras.callbacks.Callback):
                 f"; {self.skipped} per-batch snapshots skipped to stay within "
                 f"{self.max_overhead:.0%} of training time"
             )
-        self.viewer._set_state("live", message, skipped=self.skipped)
+        self.session.status("live", message, skipped=self.skipped)
 
     # ----------------------------------------------------------------- hooks
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.session is None:
+            return
         self._reset()
-        self.viewer._begin_run()
+        self.session.begin_run()
         self._status()
-        if not self.viewer.epochs:
+        if not self.session.epochs:
             self._timed(epoch=0, logs=None)
-        # The first estimate of a snapshot's cost is the viewer's latest one.
-        self._cost = self.viewer._last_record_seconds + self.viewer._last_worker_seconds
+        # The first estimate of a snapshot's cost is the session's latest one.
+        self._cost = self.session.last_record_seconds + self.session.last_worker_seconds
         self._start = self.clock()
         self._spent = 0.0
-        self._worker_seen = self.viewer._worker_seconds
+        self._worker_seen = self.session.worker_seconds
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.session is None:
+            return
         if self._offset is None:
             # Continue after the newest recorded step: a second `fit` without `initial_epoch`
             # starts again at Keras epoch 0, and must not overwrite the first run's labels.
-            self.viewer._flush()
-            latest = self.viewer.epochs[-1] if self.viewer.epochs else 0
+            self.session.flush()
+            epochs = self.session.epochs
+            latest = epochs[-1] if epochs else 0
             self._offset = max(0, math.ceil(latest) - epoch)
         self._epoch = epoch + self._offset
         self._last_bucket = 0
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         n = self.every_n_batches
-        if n is None:
+        if n is None or self.session is None:
             return
         done = self._done = batch + 1
         bucket = done // n
@@ -183,15 +195,18 @@ class ViewerCallback(keras.callbacks.Callback):
         self._timed(epoch=label, batch=batch, logs=logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.session is None:
+            return
         if self._offset is None:  # on_epoch_begin was not called (a hand-driven loop)
             self.on_epoch_begin(epoch)
         if not (self.params and self.params.get("steps")):
             self._steps_seen = self._done or None
         self._done = 0
         self._timed(epoch=self._epoch + 1, logs=logs)
-        self.viewer._report_failures()
+        self.session.report_failures()
         if self.skipped != self._shown_skipped:
             self._status()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.viewer._end_run(skipped=self.skipped)
+        if self.session is not None:
+            self.session.end_run(skipped=self.skipped)

@@ -26,14 +26,14 @@ of the history, not only its array data, stays within the budget.
 from __future__ import annotations
 
 import bisect
-import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .reduce import STAT_KEYS, Snapshot
+from .reduce import Snapshot
+from .sink import Store
+from .step import StatsTable, Step, label
 
 STEP_OVERHEAD_BYTES = 768
 """Estimated Python-object bytes per recorded step (record, step, logs dict, keys)."""
@@ -42,84 +42,39 @@ ARRAY_OVERHEAD_BYTES = 160
 """Estimated Python-object bytes per held array (`ndarray` header and dict entry)."""
 
 
-@dataclass
-class Step:
-    """One recorded step.
-
-    Attributes:
-        epoch: Epoch label: an `int` at an epoch end (0 is before training, 1 after the first
-            epoch), a `float` (fractional epoch) for a snapshot inside an epoch.
-        batch: Batch index inside the epoch, or `None` at an epoch end.
-        logs: Training logs at that step, e.g. `{"loss": 0.3}`.
-    """
-
-    epoch: float
-    batch: int | None = None
-    logs: dict[str, float] = field(default_factory=dict)
-
-
-def label(epoch: float) -> float | int:
-    """The epoch label as a person reads it: an `int` when whole, else a `float`."""
-    value = float(epoch)
-    return int(value) if value.is_integer() else value
+def _fmt(value: Any) -> str:
+    """A statistic for the summary table: 4 significant digits, `-` when undefined."""
+    return "-" if value is None else f"{value:.4g}"
 
 
 class _Record:
-    """Everything kept of one step; see the module docstring."""
+    """Everything kept of one step, packed; see the module docstring."""
 
-    __slots__ = (
-        "step",
-        "layers",
-        "index",
-        "shapes",
-        "layouts",
-        "stats",
-        "ranges",
-        "counts",
-        "displays",
-        "arrays",
-    )
+    __slots__ = ("epoch", "batch", "logs", "table", "index", "displays", "arrays")
 
-    def __init__(
-        self,
-        step: Step,
-        snapshots: Mapping[str, Snapshot],
-        arrays: Mapping[str, np.ndarray] | None,
-    ) -> None:
-        self.step = step
-        self.layers = tuple(snapshots)
-        self.index = {lid: i for i, lid in enumerate(self.layers)}
-        snaps = list(snapshots.values())
-        self.shapes = tuple(tuple(int(d) for d in s.stats["shape"]) for s in snaps)
-        self.layouts = tuple(s.layout for s in snaps)
-        # Built whole (no reshaped views, which would keep a second array object per step).
-        self.stats = np.zeros((len(snaps), len(STAT_KEYS)), dtype=np.float64)
-        self.ranges = np.zeros((len(snaps), 2), dtype=np.float64)
-        for i, s in enumerate(snaps):
-            self.stats[i] = [_stat_number(s.stats[k]) for k in STAT_KEYS]
-            self.ranges[i] = (s.hist_lo, s.hist_hi)
-        bins = snaps[0].counts.size if snaps else 0
-        self.counts = np.zeros((len(snaps), bins), dtype=np.uint32)
-        for i, s in enumerate(snaps):
-            self.counts[i] = s.counts
-        self.displays: dict[str, np.ndarray] | None = {
-            lid: s.display for lid, s in snapshots.items()
-        }
+    def __init__(self, step: Step) -> None:
+        self.epoch, self.batch, self.logs = step.epoch, step.batch, dict(step.logs)
+        self.table = StatsTable.pack(step.snapshots)
+        self.index = {lid: i for i, lid in enumerate(self.table.layers)}
+        self.displays: dict[str, np.ndarray] | None = (
+            {lid: s.display for lid, s in step.snapshots.items()} if step.has_display else None
+        )
+        arrays = step.arrays
         self.arrays: dict[str, np.ndarray] | None = (
-            None if arrays is None else {lid: arrays[lid] for lid in self.layers if lid in arrays}
+            None
+            if arrays is None
+            else {lid: arrays[lid] for lid in self.table.layers if lid in arrays}
         )
 
     def share_layout(self, other: _Record) -> None:
         """Reuse the layer tuples of another record when equal, to save memory per step."""
-        if other.layers == self.layers:
-            self.layers, self.index = other.layers, other.index
-        if other.shapes == self.shapes:
-            self.shapes = other.shapes
-        if other.layouts == self.layouts:
-            self.layouts = other.layouts
-
-    def fixed_nbytes(self) -> int:
-        return int(self.stats.nbytes + self.ranges.nbytes + self.counts.nbytes)
+        mine, theirs = self.table, other.table
+        if theirs.layers == mine.layers:
+            mine.layers, self.index = theirs.layers, other.index
+        if theirs.shapes == mine.shapes:
+            mine.shapes = theirs.shapes
+        if theirs.layouts == mine.layouts:
+            mine.layouts = theirs.layouts
 
     def display_nbytes(self) -> int:
         return sum(int(a.nbytes) for a in (self.displays or {}).values())
@@ -127,43 +82,24 @@ class _Record:
     def values_nbytes(self) -> int:
         return sum(int(a.nbytes) for a in (self.arrays or {}).values())
 
-    def n_arrays(self) -> int:
-        return 3 + len(self.displays or ()) + len(self.arrays or ())
-
-    def stats_of(self, i: int) -> dict[str, Any]:
-        row = self.stats[i]
-        out: dict[str, Any] = {"shape": self.shapes[i]}
-        has_finite = not math.isnan(row[0])
-        for k, v in zip(STAT_KEYS, row, strict=True):
-            if k in ("nan_count", "inf_count"):
-                out[k] = int(v)
-            elif k == "zero_fraction":
-                out[k] = float(v)
-            else:
-                out[k] = float(v) if has_finite else None
-        return out
-
     def snapshot(self, layer: str) -> Snapshot:
-        i = self.index[layer]
         display = None if self.displays is None else self.displays.get(layer)
-        return Snapshot(
-            layer=layer,
-            epoch=self.step.epoch,
-            batch=self.step.batch,
-            stats=self.stats_of(i),
-            hist_lo=float(self.ranges[i, 0]),
-            hist_hi=float(self.ranges[i, 1]),
-            counts=self.counts[i].copy(),
-            display=display if display is not None else np.zeros(0, dtype=np.float16),
-            layout=self.layouts[i],
+        return self.table.snapshot(
+            self.index[layer], epoch=self.epoch, batch=self.batch, display=display
+        )
+
+    def step(self) -> Step:
+        return Step(
+            epoch=label(self.epoch),
+            batch=self.batch,
+            logs=dict(self.logs),
+            snapshots={lid: self.snapshot(lid) for lid in self.table.layers},
+            arrays=None if self.arrays is None else dict(self.arrays),
+            has_display=self.displays is not None,
         )
 
 
-def _stat_number(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-class History:
+class History(Store):
     """Snapshots and full-precision arrays by (layer, epoch label), within `budget_bytes`.
 
     See the module docstring for what is kept and the thinning rule.
@@ -177,7 +113,7 @@ class History:
     Example:
 
     >>> history = History(64 * 2**20)
-    >>> thinned = history.add(Step(epoch=0), arrays, snapshots)
+    >>> thinned = history.add(Step(epoch=0, snapshots=snapshots, arrays=arrays))
     """
 
     def __init__(self, budget_bytes: int) -> None:
@@ -196,11 +132,6 @@ class History:
         self._stride = {"values": 1, "display": 1}  # thinning strides, in recorded steps
 
     # ------------------------------------------------------------------ reading
-
-    @property
-    def steps(self) -> list[Step]:
-        """Every recorded step, ascending."""
-        return [self._records[k].step for k in self._keys]
 
     @property
     def epochs(self) -> list[float | int]:
@@ -231,7 +162,7 @@ class History:
 
     def layers(self, epoch: float = -1) -> tuple[str, ...]:
         """Layer ids recorded at a step."""
-        return self._records[self.resolve(epoch)].layers
+        return self._records[self.resolve(epoch)].table.layers
 
     def resolve(self, epoch: float) -> float:
         """The stored key of an epoch label; `-1` means the latest step.
@@ -262,8 +193,8 @@ class History:
             return record.index[layer]
         except KeyError:
             raise KeyError(
-                f"Layer {layer!r} was not recorded at epoch {label(record.step.epoch)}. Layers "
-                f"recorded there: {', '.join(record.layers)}."
+                f"Layer {layer!r} was not recorded at epoch {label(record.epoch)}. Layers "
+                f"recorded there: {', '.join(record.table.layers)}."
             ) from None
 
     def values(self, layer: str, epoch: float = -1) -> np.ndarray:
@@ -276,7 +207,7 @@ class History:
         self._layer_index(record, layer)
         if record.arrays is None or layer not in record.arrays:
             raise KeyError(
-                f"The full values of epoch {label(record.step.epoch)} were thinned away to keep "
+                f"The full values of epoch {label(record.epoch)} were thinned away to keep "
                 f"the history under its budget of {self.budget_bytes / 2**20:g} MB; its "
                 f"statistics are still available with `stats()`. Epochs with full values: "
                 f"{self.kept_epochs}. Pass one of these, or a larger `budget_mb` to keep more."
@@ -288,7 +219,7 @@ class History:
     def stats(self, layer: str, epoch: float = -1) -> dict[str, Any]:
         """The exact statistics of `layer` at a step (always kept)."""
         record = self._records[self.resolve(epoch)]
-        return record.stats_of(self._layer_index(record, layer))
+        return record.table.stats_of(self._layer_index(record, layer))
 
     def snapshot(self, layer: str, epoch: float = -1) -> Snapshot:
         """The snapshot of `layer` at a step; its `display` is empty if it was thinned away."""
@@ -296,51 +227,69 @@ class History:
         self._layer_index(record, layer)
         return record.snapshot(layer)
 
-    def has_display(self, epoch: float) -> bool:
-        """Whether the display arrays of a step are still kept."""
-        return self._records[self.resolve(epoch)].displays is not None
-
     def snapshots(self) -> Iterator[Snapshot]:
         """Every snapshot whose display array is kept, in step order, then layer order."""
         for key in self._with_display:
             record = self._records[key]
-            for lid in record.layers:
+            for lid in record.table.layers:
                 yield record.snapshot(lid)
 
     def step(self, epoch: float = -1) -> Step:
-        """The `Step` (label, batch, logs) of a recorded step."""
-        return self._records[self.resolve(epoch)].step
-
-    def record_parts(
-        self, epoch: float
-    ) -> tuple[Step, dict[str, Snapshot], dict[str, np.ndarray] | None]:
-        """A step as `(step, snapshots, arrays)`; snapshots have empty displays if thinned."""
-        record = self._records[self.resolve(epoch)]
-        snaps = {lid: record.snapshot(lid) for lid in record.layers}
-        return record.step, snaps, None if record.arrays is None else dict(record.arrays)
+        """A recorded step, whole: snapshots (empty displays if thinned) and kept arrays."""
+        return self._records[self.resolve(epoch)].step()
 
     def logs(self) -> dict[float | int, dict[str, float]]:
         """Training logs by epoch label."""
-        return {label(k): dict(self._records[k].step.logs) for k in self._keys}
+        return {label(k): dict(self._records[k].logs) for k in self._keys}
+
+    def summary(self, epoch: float = -1) -> str:
+        """A text table of every layer's statistics at a step; see `TensorViewer.summary`."""
+        key = self.resolve(epoch)
+        record = self._records[key]
+        header = ("layer", "shape", "mean", "std", "min", "max", "zero %", "NaN/Inf")
+        rows = []
+        for i, lid in enumerate(record.table.layers):
+            st = record.table.stats_of(i)
+            rows.append(
+                (
+                    lid,
+                    "(" + ", ".join(str(d) for d in st["shape"]) + ")",
+                    *(_fmt(st[k]) for k in ("mean", "std", "min", "max")),
+                    f"{100 * st['zero_fraction']:.1f}",
+                    f"{st['nan_count']}/{st['inf_count']}",
+                )
+            )
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+        def line(row: tuple[str, ...]) -> str:
+            cells = [
+                row[i].ljust(widths[i]) if i < 2 else row[i].rjust(widths[i])
+                for i in range(len(row))
+            ]
+            return "  ".join(cells).rstrip()
+
+        title = f"epoch {label(record.epoch)}" + (
+            f" (batch {record.batch})" if record.batch is not None else ""
+        )
+        logs = "  ".join(f"{k} {_fmt(v)}" for k, v in record.logs.items())
+        lines = [title + (f"  {logs}" if logs else ""), line(header)]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += [line(r) for r in rows]
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ writing
 
-    def add(
-        self,
-        step: Step,
-        arrays: Mapping[str, np.ndarray] | None,
-        snapshots: Mapping[str, Snapshot],
-        *,
-        keep_display: bool = True,
-        thin: bool = True,
-    ) -> list[float | int]:
+    def write(self, step: Step) -> None:
+        """Keep a finished step of a recording session (`Sink.write`), thinning old ones."""
+        self.add(step)
+
+    def add(self, step: Step, *, thin: bool = True) -> list[float | int]:
         """Record a step, then thin old steps to stay within the budget.
 
         Args:
-            step: The step (epoch label, batch, logs).
-            arrays: Full-precision layer outputs by layer id, or `None` to keep none.
-            snapshots: Reduced snapshots by layer id (all with the same number of bins).
-            keep_display: Whether to keep the display arrays. Defaults to `True`.
+            step: The step: label, batch, logs, snapshots by layer id (all with the same number
+                of bins), full arrays (`None` to keep none), and whether its display arrays are
+                kept (`has_display`).
             thin: Whether to thin to the budget afterwards; `False` restores a saved history
                 as it was. Defaults to `True`.
 
@@ -350,14 +299,12 @@ class History:
         key = float(step.epoch)
         if key in self._records:
             self._remove(key)
-        record = _Record(step, snapshots, arrays)
+        record = _Record(step)
         if self._keys:
             record.share_layout(self._records[self._keys[-1]])
-        if not keep_display:
-            record.displays = None
         self._records[key] = record
         bisect.insort(self._keys, key)
-        self.nbytes += record.fixed_nbytes()
+        self.nbytes += record.table.nbytes
         self._n_arrays += 3
         if record.displays is not None:
             bisect.insort(self._with_display, key)
@@ -372,7 +319,7 @@ class History:
     def _remove(self, key: float) -> None:
         record = self._records.pop(key)
         self._keys.remove(key)
-        self.nbytes -= record.fixed_nbytes()
+        self.nbytes -= record.table.nbytes
         self._n_arrays -= 3
         if record.displays is not None:
             self._drop_display(key, record)

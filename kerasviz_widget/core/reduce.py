@@ -31,7 +31,6 @@ infinities, or a NaN, shows NaN).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_BINS = 64
-DEFAULT_MAX_VALUES = 262_144
+from .settings import DEFAULT_BINS, DEFAULT_MAX_VALUES
+
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 LAYOUTS = {0: "bars", 1: "bars", 2: "ND", 3: "NTD", 4: "NHWC", 5: "NDHWC"}
@@ -85,40 +84,13 @@ class Snapshot:
     display: np.ndarray
     layout: str
 
+    @property
+    def axes(self) -> list[dict[str, Any]]:
+        """The display axes, in display order, with the pool factor of each; see `display_axes`."""
+        return display_axes(self.stats["shape"], self.layout, self.display.shape)
+
 
 # ------------------------------------------------------------------------------ reference
-
-
-def check_settings(
-    bins: Any, max_values: Any, budget_mb: Any, *, who: str = "TensorViewer"
-) -> tuple[int, int, int]:
-    """Validate the reduction settings of `who`; returns `(bins, max_values, budget_bytes)`."""
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
-        raise ValueError(
-            f"{who} received bins={bins!r}; it must be an integer >= 2 (the number of "
-            "histogram bins). Pass e.g. `bins=64`, the default."
-        )
-    if (
-        isinstance(max_values, bool)
-        or not isinstance(max_values, numbers.Integral)
-        or (max_values < 1)
-    ):
-        raise ValueError(
-            f"{who} received max_values={max_values!r}; it must be an integer >= 1 (the "
-            "most values of a display array sent to the front-end). Pass e.g. "
-            "`max_values=262_144`, the default."
-        )
-    if (
-        isinstance(budget_mb, bool)
-        or not isinstance(budget_mb, numbers.Real)
-        or not math.isfinite(budget_mb)
-        or budget_mb <= 0
-    ):
-        raise ValueError(
-            f"{who} received budget_mb={budget_mb!r}; it must be a finite number of MB "
-            "> 0 (the memory budget of the history). Pass e.g. `budget_mb=512`, the default."
-        )
-    return int(bins), int(max_values), max(1, int(budget_mb * 2**20))
 
 
 def compute_stats(array: np.ndarray) -> dict[str, Any]:
@@ -245,6 +217,76 @@ def pool_factors(shape: tuple[int, ...], layout: str, max_values: int) -> tuple[
             factors[i] = min(f, shape[i]) if shape[i] else 1
             current[i] = -(-shape[i] // factors[i])
     return tuple(factors)
+
+
+def display_axes(
+    shape: tuple[int, ...], layout: str, display_shape: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """The axes of a display array: what each one shows and by which factor it was pooled.
+
+    The front-end reads these to map a display index back to the layer output; it derives no
+    factor of its own. The factor of each axis is recovered from the shapes alone, so a snapshot
+    read back from a history file describes itself just as a fresh one does.
+
+    Why the shapes suffice: `pool_factors` pools the axes of a group (see `POOL_GROUPS`) by one
+    common factor `f`, so an axis of length `n` (arranged) is shown as `d = ceil(n / f)`. Let
+    `g = max(ceil(n_i / d_i))` over the group. (1) `f >= g`: `ceil(n_i / f) = d_i` means
+    `n_i / f <= d_i`, so `f >= ceil(n_i / d_i)` for every axis. (2) `g` gives the same display
+    shape: `g >= ceil(n_i / d_i)` makes `ceil(n_i / g) <= d_i`, and `g <= f` makes
+    `ceil(n_i / g) >= ceil(n_i / f) = d_i`. The size pooled by a factor depends on the display
+    shape only, so `g` fits the budget whenever `f` does; the rule takes the smallest factor that
+    fits, hence `f <= g`, and `f = g`. (When not even one value per axis fits, the rule pools the
+    group by its longest axis, `max(n_i)`, which is `g` again, as every `d_i` is 1.) Each axis
+    reports `min(f, n)`, the block size `pool_factors` uses; both give the same blocks.
+
+    Args:
+        shape: Shape of the layer output, batch first (`stats["shape"]`).
+        layout: The display layout, one of `bars`, `ND`, `NTD`, `NHWC`, `NDHWC`.
+        display_shape: Shape of the display array.
+
+    Returns:
+        One dict per display axis, in display order: `name` (`sample`, `unit`, `time`, `depth`,
+        `y`, `x` or `channel`), `size` (its length in the arranged layer output) and `pool` (the
+        block length: display index `i` covers `[i * pool, min(size, (i + 1) * pool))`). The
+        axis of a flattened output (rank 0, or rank > 5) also has `flattened`: the lengths of the
+        layer output's axes it holds, in C order (`[]` for a scalar).
+
+    Raises:
+        ValueError: If `layout` or `display_shape` does not fit `shape`.
+
+    Example:
+
+    >>> [(a["name"], a["pool"]) for a in display_axes((1, 100, 100, 1), "NHWC", (1, 34, 34, 1))]
+    [('sample', 1), ('y', 3), ('x', 3), ('channel', 1)]
+    """
+    shape = tuple(int(n) for n in shape)
+    arranged, arranged_layout = arrange(np.broadcast_to(np.float32(0), shape))
+    sizes = arranged.shape
+    display_shape = tuple(int(d) for d in display_shape)
+    if layout != arranged_layout or len(display_shape) != len(sizes):
+        raise ValueError(
+            f"display_axes received layout {layout!r} and display shape {display_shape} for a "
+            f"layer output of shape {shape}, which is shown as {arranged_layout!r} with "
+            f"{len(sizes)} axes. Pass the snapshot's own `layout` and `display.shape`."
+        )
+    names = {
+        "bars": ("sample",),
+        "ND": ("sample", "unit"),
+        "NTD": ("sample", "time", "unit"),
+        "NHWC": ("sample", "y", "x", "channel"),
+        "NDHWC": ("sample", "depth", "y", "x", "channel"),
+    }[layout]
+    pools = [1] * len(sizes)
+    for group in POOL_GROUPS[layout]:
+        f = max((-(-sizes[i] // display_shape[i]) for i in group if display_shape[i]), default=1)
+        for i in group:
+            pools[i] = min(f, sizes[i]) if sizes[i] else 1
+    axes: list[dict[str, Any]] = [
+        {"name": name, "size": n, "pool": f} for name, n, f in zip(names, sizes, pools, strict=True)
+    ]
+    if len(shape) == 0 or len(shape) > 5:
+        axes[-1]["flattened"] = list(shape[1:])
+    return axes
 
 
 def _pool_axis(a: np.ndarray, axis: int, f: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .npz import temporary_sibling
+from .files import atomic_write
 
 STATIC = pathlib.Path(__file__).parent.parent / "static"
 
@@ -187,12 +187,4 @@ def write_html(
     title: str = "kerasviz_widget",
 ) -> None:
     """Write `page(...)` to `path`, atomically (a temporary file, then a rename)."""
-    text = page(messages, state=state, title=title)
-    tmp = temporary_sibling(path)
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, page(messages, state=state, title=title).encode("utf-8"))

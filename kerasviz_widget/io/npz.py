@@ -1,8 +1,8 @@
 """The on-disk format of histories: NumPy `.npz` archives, never pickle.
 
-A file holds one or more steps. `write_history` puts a whole `History` in one file (what
-`viewer.save` writes); `write_step` puts one step in one file, written atomically (a temporary file
-in the same folder, then `os.replace`), so that a run folder can be read while it is being written.
+A file holds one or more `Step`s. `write_history` puts a whole `History` in one file (what
+`viewer.save` writes); `step_to_bytes` gives one step as the bytes of one file (what a run folder
+stores per step). Files are written with `files.atomic_write`, so a reader never sees half a file.
 Both are read back with `np.load(..., allow_pickle=False)` and checked before use.
 
 Format, version 1. Every archive has a member `kerasviz_header`: a uint8 array holding UTF-8 JSON
@@ -17,7 +17,8 @@ Format, version 1. Every archive has a member `kerasviz_header`: a uint8 array h
             "layouts": ["NHWC", "ND"], "display": true, "values": true}, ...]}
 ```
 
-and, for the step at position `k` in `steps`, with `L` layers and `B` bins:
+and, for the step at position `k` in `steps`, with `L` layers and `B` bins (the arrays of
+`core.step.StatsTable`, then the step's arrays):
 
 | member             | dtype   | shape    | content                                           |
 |--------------------|---------|----------|---------------------------------------------------|
@@ -38,20 +39,19 @@ import io
 import json
 import os
 import pathlib
-import uuid
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from ..core.history import History, Step, label
-from ..core.reduce import STAT_KEYS, Snapshot
+from ..core.history import History
+from ..core.settings import Settings
+from ..core.step import StatsTable, Step, label
+from .files import HISTORY_FORMAT, HISTORY_VERSION, atomic_write, read_bytes
 
-FORMAT = "kerasviz_widget.history"
-FORMAT_VERSION = 1
 HEADER_KEY = "kerasviz_header"
 
 
@@ -60,21 +60,11 @@ class HistoryFileError(ValueError):
 
 
 @dataclass
-class StepData:
-    """One step as stored: its `Step`, its snapshots by layer, its kept full arrays (or `None`)."""
-
-    step: Step
-    snapshots: dict[str, Snapshot]
-    arrays: dict[str, np.ndarray] | None
-    has_display: bool = True
-
-
-@dataclass
 class HistoryData:
-    """The content of a history file."""
+    """The content of a history file: its steps and what the header records beside them."""
 
-    steps: list[StepData]
-    settings: dict[str, Any] = field(default_factory=dict)
+    steps: list[Step]
+    settings: Settings = field(default_factory=Settings)
     catalog: list[dict[str, Any]] = field(default_factory=list)
     probe: dict[str, Any] = field(default_factory=dict)
     kind: str = "history"
@@ -83,146 +73,91 @@ class HistoryData:
 # ------------------------------------------------------------------------------ writing
 
 
-def _step_members(
-    k: int,
-    step: Step,
-    snapshots: Mapping[str, Snapshot],
-    arrays: Mapping[str, np.ndarray] | None,
-    has_display: bool,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    snaps = list(snapshots.values())
-    layers = list(snapshots)
-    keep_values = arrays is not None and all(lid in arrays for lid in layers)
+def _step_members(k: int, step: Step) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    table = StatsTable.pack(step.snapshots)
+    arrays = step.arrays
+    keep_values = arrays is not None and all(lid in arrays for lid in table.layers)
     meta = {
         "epoch": label(step.epoch),
         "batch": step.batch,
         "logs": {str(name): float(v) for name, v in step.logs.items()},
-        "layers": layers,
-        "shapes": [[int(d) for d in s.stats["shape"]] for s in snaps],
-        "layouts": [s.layout for s in snaps],
-        "display": bool(has_display),
+        "layers": list(table.layers),
+        "shapes": [list(shape) for shape in table.shapes],
+        "layouts": list(table.layouts),
+        "display": bool(step.has_display),
         "values": bool(keep_values),
     }
-    bins = snaps[0].counts.size if snaps else 0
     members: dict[str, np.ndarray] = {
-        f"s{k}.stats": np.array(
-            [[math_nan(s.stats[key]) for key in STAT_KEYS] for s in snaps], dtype=np.float64
-        ).reshape(len(snaps), len(STAT_KEYS)),
-        f"s{k}.hist_range": np.array(
-            [[s.hist_lo, s.hist_hi] for s in snaps], dtype=np.float64
-        ).reshape(len(snaps), 2),
-        f"s{k}.counts": np.array([s.counts for s in snaps], dtype=np.uint32).reshape(
-            len(snaps), bins
-        ),
+        f"s{k}.stats": table.stats,
+        f"s{k}.hist_range": table.ranges,
+        f"s{k}.counts": table.counts,
     }
-    if has_display:
+    snaps = list(step.snapshots.values())
+    if step.has_display:
         for i, s in enumerate(snaps):
             members[f"s{k}.display.{i}"] = np.ascontiguousarray(s.display, dtype=np.float16)
     if keep_values:
-        for i, lid in enumerate(layers):
+        for i, lid in enumerate(table.layers):
             members[f"s{k}.values.{i}"] = np.asarray(arrays[lid])  # type: ignore[index]
     return meta, members
-
-
-def math_nan(value: Any) -> float:
-    """`None` as NaN, anything else as a float."""
-    return float("nan") if value is None else float(value)
 
 
 def _header_array(header: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
 
 
-def temporary_sibling(path: str | os.PathLike[str]) -> pathlib.Path:
-    """A fresh hidden file name next to `path`, for an atomic write (then `os.replace`)."""
-    target = pathlib.Path(path)
-    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _write_npz_atomic(path: str | os.PathLike[str], members: dict[str, np.ndarray]) -> None:
-    tmp = temporary_sibling(path)
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **members)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _header(kind: str, settings: Mapping[str, Any] | None, catalog: Any, probe: Any) -> dict:
-    return {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
+def _members(
+    kind: str,
+    steps: Sequence[Step],
+    settings: Settings | None,
+    catalog: Sequence[Mapping[str, Any]] | None,
+    probe: Mapping[str, Any] | None,
+) -> dict[str, np.ndarray]:
+    header: dict[str, Any] = {
+        "format": HISTORY_FORMAT,
+        "version": HISTORY_VERSION,
         "kind": kind,
-        "settings": dict(settings or {}),
+        "settings": settings.to_json() if settings is not None else {},
         "catalog": [dict(c) for c in (catalog or [])],
         "probe": dict(probe or {}),
         "steps": [],
     }
-
-
-def write_step(
-    path: str | os.PathLike[str],
-    step: Step,
-    snapshots: Mapping[str, Snapshot],
-    arrays: Mapping[str, np.ndarray] | None = None,
-    *,
-    settings: Mapping[str, Any] | None = None,
-    catalog: Sequence[Mapping[str, Any]] | None = None,
-    probe: Mapping[str, Any] | None = None,
-) -> None:
-    """Write one step (its snapshots, and its full arrays if given) to one `.npz`, atomically.
-
-    Args:
-        path: Destination file; replaced atomically if it exists.
-        step: The step.
-        snapshots: Snapshots by layer id.
-        arrays: Full-precision outputs by layer id. Defaults to `None` (not stored).
-        settings: Reduction settings to record (`bins`, `max_values`). Defaults to `None`.
-        catalog: Layer catalog to record. Defaults to `None`.
-        probe: Probe description to record. Defaults to `None`.
-    """
-    members = _one_step_members(step, snapshots, arrays, settings, catalog, probe)
-    _write_npz_atomic(path, members)
-
-
-def _one_step_members(
-    step: Step,
-    snapshots: Mapping[str, Snapshot],
-    arrays: Mapping[str, np.ndarray] | None,
-    settings: Mapping[str, Any] | None = None,
-    catalog: Sequence[Mapping[str, Any]] | None = None,
-    probe: Mapping[str, Any] | None = None,
-) -> dict[str, np.ndarray]:
-    header = _header("step", settings, catalog, probe)
-    meta, members = _step_members(0, step, snapshots, arrays, has_display=True)
-    header["steps"].append(meta)
+    members: dict[str, np.ndarray] = {}
+    for k, step in enumerate(steps):
+        meta, step_members = _step_members(k, step)
+        header["steps"].append(meta)
+        members.update(step_members)
     members[HEADER_KEY] = _header_array(header)
     return members
 
 
-def step_to_bytes(
-    step: Step,
-    snapshots: Mapping[str, Snapshot],
-    arrays: Mapping[str, np.ndarray] | None = None,
-) -> bytes:
-    """The bytes of a one-step file, as `write_step` writes it, for any filesystem.
+def _savez(members: Mapping[str, np.ndarray]) -> Any:
+    def write(f: IO[bytes]) -> None:
+        np.savez(f, **members)
 
-    A `Recorder` writes these through `tf.io.gfile`; `step_from_bytes` reads them back.
-    """
+    return write
+
+
+def step_to_bytes(step: Step) -> bytes:
+    """The bytes of a one-step file; `step_from_bytes` reads them back."""
     buffer = io.BytesIO()
-    np.savez(buffer, **_one_step_members(step, snapshots, arrays))
+    _savez(_members("step", [step], None, None, None))(buffer)
     return buffer.getvalue()
+
+
+def write_step(path: str | os.PathLike[str], step: Step) -> None:
+    """Write one step (its snapshots, and its full arrays if it has them) to one file, atomically.
+
+    A run folder stores every step so; `path` may be any path `tf.io.gfile` opens.
+    """
+    atomic_write(path, step_to_bytes(step))
 
 
 def write_history(
     path: str | os.PathLike[str],
     history: History,
     *,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
     catalog: Sequence[Mapping[str, Any]] | None = None,
     probe: Mapping[str, Any] | None = None,
 ) -> None:
@@ -231,26 +166,17 @@ def write_history(
     Args:
         path: Destination file; replaced atomically if it exists.
         history: The history.
-        settings: Reduction settings to record. Defaults to `None`.
+        settings: The settings to record. Defaults to `None`: the defaults, with the history's
+            budget.
         catalog: Layer catalog to record. Defaults to `None`.
         probe: Probe description to record. Defaults to `None`.
     """
-    header = _header("history", settings, catalog, probe)
-    header["settings"].setdefault("budget_bytes", history.budget_bytes)
-    members: dict[str, np.ndarray] = {}
-    for k, epoch in enumerate(history.epochs):
-        step, snaps, arrays = history.record_parts(epoch)
-        meta, step_members = _step_members(
-            k, step, snaps, arrays, has_display=history.has_display(epoch)
-        )
-        header["steps"].append(meta)
-        members.update(step_members)
-    members[HEADER_KEY] = _header_array(header)
-    _write_npz_atomic(path, members)
+    settings = settings or Settings(budget_bytes=history.budget_bytes)
+    steps = [history.step(epoch) for epoch in history.epochs]
+    atomic_write(path, _savez(_members("history", steps, settings, catalog, probe)))
 
 
 # ------------------------------------------------------------------------------ reading
-
 _READ_ERRORS = (
     OSError,
     EOFError,
@@ -296,15 +222,15 @@ def _read_header(npz: Any, path: Any) -> dict[str, Any]:
         header = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise _fail(path, "its header is not valid JSON, so the file is damaged.") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != HISTORY_FORMAT:
         raise _fail(path, "it is not a kerasviz_widget history (unknown format).")
     version = header.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise _fail(path, f"its format version {version!r} is not a version number.")
-    if version > FORMAT_VERSION:
+    if version > HISTORY_VERSION:
         raise HistoryFileError(
             f"Cannot load {str(path)!r}: it was written in history format version {version}, "
-            f"but this kerasviz_widget reads versions up to {FORMAT_VERSION}. Upgrade "
+            f"but this kerasviz_widget reads versions up to {HISTORY_VERSION}. Upgrade "
             "kerasviz_widget to load it."
         )
     if not isinstance(header.get("steps"), list):
@@ -312,11 +238,8 @@ def _read_header(npz: Any, path: Any) -> dict[str, Any]:
     return header
 
 
-def _read_step(npz: Any, path: Any, k: int, meta: Mapping[str, Any]) -> StepData:
+def _read_step(npz: Any, path: Any, k: int, meta: Mapping[str, Any]) -> Step:
     try:
-        layers = [str(lid) for lid in meta["layers"]]
-        shapes = [tuple(int(d) for d in s) for s in meta["shapes"]]
-        layouts = [str(x) for x in meta["layouts"]]
         epoch = meta["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
             raise TypeError(f"epoch {epoch!r}")
@@ -324,59 +247,44 @@ def _read_step(npz: Any, path: Any, k: int, meta: Mapping[str, Any]) -> StepData
         logs = {str(name): float(v) for name, v in dict(meta.get("logs") or {}).items()}
         has_display = bool(meta.get("display", False))
         has_values = bool(meta.get("values", False))
+        layers, shapes, layouts = meta["layers"], meta["shapes"], meta["layouts"]
+        if len(shapes) != len(layers) or len(layouts) != len(layers):
+            raise _fail(
+                path, f"the header of step {k} lists layers, shapes and layouts that differ."
+            )
+        stats = _member(npz, path, f"s{k}.stats", "f", ndim=2)
+        ranges = _member(npz, path, f"s{k}.hist_range", "f", ndim=2)
+        counts = _member(npz, path, f"s{k}.counts", "u", ndim=2)
+        try:
+            table = StatsTable(layers, shapes, layouts, stats, ranges, counts)
+        except ValueError as exc:
+            raise _fail(path, f"{exc} (step {k}).") from None
     except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, HistoryFileError):
+            raise
         raise _fail(path, f"the header of step {k} is malformed ({exc}).") from None
-    n = len(layers)
-    if len(shapes) != n or len(layouts) != n:
-        raise _fail(path, f"the header of step {k} lists layers, shapes and layouts that differ.")
-    stats = _member(npz, path, f"s{k}.stats", "f", ndim=2)
-    ranges = _member(npz, path, f"s{k}.hist_range", "f", ndim=2)
-    counts = _member(npz, path, f"s{k}.counts", "u", ndim=2)
-    if stats.shape != (n, len(STAT_KEYS)) or ranges.shape != (n, 2) or counts.shape[0] != n:
-        raise _fail(path, f"the statistics of step {k} do not match its {n} layers.")
-    step = Step(epoch=epoch, batch=None if batch is None else int(batch), logs=logs)
-    snapshots: dict[str, Snapshot] = {}
+    batch = None if batch is None else int(batch)
+    snapshots = {}
     arrays: dict[str, np.ndarray] | None = {} if has_values else None
-    for i, lid in enumerate(layers):
-        row = stats[i]
-        has_finite = not np.isnan(row[0])
-        snap_stats: dict[str, Any] = {"shape": shapes[i]}
-        for key, v in zip(STAT_KEYS, row, strict=True):
-            if key in ("nan_count", "inf_count"):
-                snap_stats[key] = int(v)
-            elif key == "zero_fraction":
-                snap_stats[key] = float(v)
-            else:
-                snap_stats[key] = float(v) if has_finite else None
+    for i, lid in enumerate(table.layers):
+        display = None
         if has_display:
             display = _member(npz, path, f"s{k}.display.{i}", "f")
             if display.dtype != np.float16:
                 raise _fail(path, f"the display array {i} of step {k} is not float16.")
-        else:
-            display = np.zeros(0, dtype=np.float16)
-        snapshots[lid] = Snapshot(
-            layer=lid,
-            epoch=label(epoch),
-            batch=step.batch,
-            stats=snap_stats,
-            hist_lo=float(ranges[i, 0]),
-            hist_hi=float(ranges[i, 1]),
-            counts=counts[i].astype(np.uint32),
-            display=display,
-            layout=layouts[i],
-        )
+        snapshots[lid] = table.snapshot(i, epoch=epoch, batch=batch, display=display)
         if arrays is not None:
             values = _member(npz, path, f"s{k}.values.{i}", "biufc")
-            if values.shape != shapes[i]:
+            if values.shape != table.shapes[i]:
                 raise _fail(
                     path, f"the values of layer {lid!r} at step {k} do not have their shape."
                 )
             arrays[lid] = values
-    return StepData(step=step, snapshots=snapshots, arrays=arrays, has_display=has_display)
+    return Step(label(epoch), batch, logs, snapshots, arrays, has_display)
 
 
 def read_history(path: str | os.PathLike[str]) -> HistoryData:
-    """Read a file written by `write_history` or `write_step`.
+    """Read a file written by `write_history` (or a step file of a run folder).
 
     Args:
         path: The `.npz` file.
@@ -395,7 +303,7 @@ def read_history(path: str | os.PathLike[str]) -> HistoryData:
     return _read_archive(p, path)
 
 
-def step_from_bytes(data: bytes, name: str = "a step file") -> StepData:
+def step_from_bytes(data: bytes, name: str = "a step file") -> Step:
     """Read the bytes of a one-step file (see `step_to_bytes`); never executes anything.
 
     Raises:
@@ -417,23 +325,20 @@ def _read_archive(source: Any, path: Any) -> HistoryData:
     with npz:
         header = _read_header(npz, path)
         steps = [_read_step(npz, path, k, meta) for k, meta in enumerate(header["steps"])]
-    settings = header.get("settings") or {}
+    settings = header.get("settings")
     return HistoryData(
         steps=steps,
-        settings=dict(settings) if isinstance(settings, dict) else {},
+        settings=Settings.from_json(settings if isinstance(settings, dict) else None),
         catalog=[dict(c) for c in header.get("catalog") or [] if isinstance(c, dict)],
         probe=dict(header.get("probe") or {}),
         kind=str(header.get("kind", "history")),
     )
 
 
-def read_step(path: str | os.PathLike[str]) -> StepData:
-    """Read a one-step file written by `write_step`.
+def read_step(path: str | os.PathLike[str]) -> Step:
+    """Read a one-step file written by `write_step` (any path `tf.io.gfile` opens).
 
     Raises:
         HistoryFileError: As `read_history`, or if the file does not hold exactly one step.
     """
-    data = read_history(path)
-    if len(data.steps) != 1:
-        raise _fail(path, f"it holds {len(data.steps)} steps, not one.")
-    return data.steps[0]
+    return step_from_bytes(read_bytes(os.fspath(path)), f"The step file {os.fspath(path)!r}")

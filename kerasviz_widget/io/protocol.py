@@ -7,15 +7,28 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 | kind       | content                                                               | buffers            |
 |------------|-----------------------------------------------------------------------|--------------------|
 | `catalog`  | `version, layers: [{id, class_name, output_shape, params, strategy}], |                    |
-|            | probe: {n, input_shapes}`                                             |                    |
+|            | probe: {n, input_shapes}, colormaps, range_modes`                     |                    |
 | `step`     | `epoch, batch, logs`                                                  |                    |
 | `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
-|            | display: {shape, layout}`                                             |  display float16]` |
-| `thinned`  | `epochs` whose full values were dropped                               |                    |
+|            | display: {shape, layout, axes}`                                       |  display float16]` |
 | `status`   | `state: idle, live or error; message; skipped` (snapshots throttled)  |                    |
 
+Python decides, the front-end draws:
+
+- `catalog.colormaps` and `catalog.range_modes` are the values the viewer's `colormap` and
+  `range_mode` accept (`COLORMAPS`, `RANGE_MODES`); the front-end builds its menus from them.
+- `snapshot.display.axes` describes each display axis, in display order, as
+  `{name, size, pool}` (see `core.reduce.display_axes`): `name` is `sample`, `unit`, `time`,
+  `depth`, `y`, `x` or `channel`; `size` the axis length in the layer output as arranged for
+  display; `pool` the block length, so that display index `i` covers
+  `[i * pool, min(size, (i + 1) * pool))` of `viewer.values(layer)`. The axis of a flattened
+  output (rank 0, or rank > 5) adds `flattened`, the lengths of the output's axes it holds in C
+  order (`[]` for a scalar). The front-end maps hover positions through these and derives no
+  factor of its own.
+
 Front-end to Python: `{"kind": "replay"}`; the answer is the catalog, every step and every kept
-snapshot.
+snapshot. `PROTOCOL_VERSION` changes whenever a front-end would misread the other side's messages
+(2: snapshots carry `display.axes`, the catalog its menus).
 """
 
 from __future__ import annotations
@@ -28,7 +41,13 @@ import numpy as np
 
 from ..core.reduce import Snapshot
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+
+COLORMAPS = ("auto", "viridis", "magma", "gray", "diverging")
+"""Colour maps the viewer accepts; `auto` is diverging for signed data and viridis otherwise."""
+
+RANGE_MODES = ("layer", "map", "fixed")
+"""Colour-range modes: the layer across every step, the map on display, or the user's range."""
 
 WIRE_DTYPES = {"counts": np.dtype("<u4"), "display": np.dtype("<f2")}
 
@@ -53,6 +72,8 @@ def encode_catalog(layers: Iterable[Mapping[str, Any]], probe: Mapping[str, Any]
         "version": PROTOCOL_VERSION,
         "layers": [dict(layer) for layer in layers],
         "probe": dict(probe),
+        "colormaps": list(COLORMAPS),
+        "range_modes": list(RANGE_MODES),
     }, []
 
 
@@ -76,17 +97,17 @@ def encode_snapshot(snap: Snapshot) -> Message:
         "batch": snap.batch,
         "stats": stats,
         "hist": {"lo": snap.hist_lo, "hi": snap.hist_hi, "bins": int(snap.counts.size)},
-        "display": {"shape": list(snap.display.shape), "layout": snap.layout},
+        "display": {
+            "shape": list(snap.display.shape),
+            "layout": snap.layout,
+            "axes": snap.axes,
+        },
     }
     buffers = [
         to_buffer(snap.counts, WIRE_DTYPES["counts"]),
         to_buffer(snap.display, WIRE_DTYPES["display"]),
     ]
     return content, buffers
-
-
-def encode_thinned(epochs: Iterable[float]) -> Message:
-    return {"kind": "thinned", "epochs": list(epochs)}, []
 
 
 def encode_status(state: str, message: str = "", skipped: int = 0) -> Message:

@@ -14,7 +14,8 @@ logdir/
   tensorboard/         # activation histograms for TensorBoard (with `tensorboard=True`)
 ```
 
-Every file is written atomically: to a temporary name in the same folder, then renamed. A reader
+Every file is written with `files.atomic_write`: to a temporary name in the same folder, then
+renamed. A reader
 never sees a half-written step, and a script killed at any moment leaves a run that loads (a
 leftover temporary file is ignored). Step files are numbered in the order they were written; the
 epoch label is inside. When the full arrays of the run outgrow the budget, the oldest steps lose
@@ -35,19 +36,16 @@ import os
 import socket
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ..core.history import History, Step
-from ..core.reduce import Snapshot
+from ..core.history import History
+from ..core.sink import Store
+from ..core.step import Step
 from . import npz
-
-FORMAT = "kerasviz_widget run"
-FORMAT_VERSION = 1
-"""Version of the run-folder format this module writes, and the newest it reads."""
+from .files import RUN_FORMAT, RUN_VERSION, atomic_write, fs, join, read_bytes
 
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"
@@ -56,87 +54,6 @@ STEPS = "steps"
 TENSORBOARD = "tensorboard"
 _STEP_PREFIX = "step-"
 _STEP_SUFFIX = ".npz"
-_TMP_MARK = ".tmp-"
-
-#: Test hook: called with the temporary path of every atomic write, after the data is written and
-#: before the rename. A test sets it to stop the process there and check the run still loads.
-_before_rename: Callable[[str], None] | None = None
-
-
-# ------------------------------------------------------------------------------ filesystem
-
-
-class _LocalFS:
-    """The subset of `tf.io.gfile` used here, on the local filesystem (when TF is missing)."""
-
-    @staticmethod
-    def exists(path: str) -> bool:
-        return os.path.exists(path)
-
-    @staticmethod
-    def isdir(path: str) -> bool:
-        return os.path.isdir(path)
-
-    @staticmethod
-    def makedirs(path: str) -> None:
-        os.makedirs(path, exist_ok=True)
-
-    @staticmethod
-    def listdir(path: str) -> list[str]:
-        return os.listdir(path)
-
-    @staticmethod
-    def remove(path: str) -> None:
-        os.remove(path)
-
-    @staticmethod
-    def rename(src: str, dst: str, overwrite: bool = False) -> None:
-        if not overwrite and os.path.exists(dst):
-            raise FileExistsError(dst)
-        os.replace(src, dst)
-
-    @staticmethod
-    def GFile(path: str, mode: str = "r") -> Any:  # noqa: N802 - mirrors tf.io.gfile
-        return open(path, mode)  # noqa: SIM115 - returned to a `with`
-
-
-_FS: Any = None
-
-
-def fs() -> Any:
-    """`tf.io.gfile` if TensorFlow is importable, else the local filesystem."""
-    global _FS
-    if _FS is None:
-        try:
-            from tensorflow.io import gfile
-        except ImportError:  # pragma: no cover - TensorFlow is a dependency today
-            gfile = _LocalFS()
-        _FS = gfile
-    return _FS
-
-
-def join(*parts: str) -> str:
-    """Join path parts with `/` (valid for local paths and for URLs such as `gs://`)."""
-    head, *rest = (str(p) for p in parts)
-    for part in rest:
-        head = head.rstrip("/") + "/" + part.lstrip("/") if head else part
-    return head
-
-
-def read_bytes(path: str) -> bytes:
-    with fs().GFile(path, "rb") as f:
-        return f.read()
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and a rename."""
-    folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
-    tmp = join(folder, f"{_TMP_MARK}{name}.{uuid.uuid4().hex}") if folder else f"{_TMP_MARK}{name}"
-    with fs().GFile(tmp, "wb") as f:
-        f.write(data)
-    if _before_rename is not None:
-        _before_rename(tmp)
-    fs().rename(tmp, path, overwrite=True)
 
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -146,14 +63,14 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def _load_npz(data: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz_file:
+        return {k: npz_file[k] for k in npz_file.files}
 
 
 def newer_format_error(what: str, version: Any) -> ValueError:
     return ValueError(
         f"{what} was written in run-folder format version {version}, but this kerasviz_widget "
-        f"reads format versions up to {FORMAT_VERSION}. Upgrade kerasviz_widget on this machine "
+        f"reads format versions up to {RUN_VERSION}. Upgrade kerasviz_widget on this machine "
         "(`pip install -U kerasviz_widget`) to the version the training script uses."
     )
 
@@ -171,30 +88,7 @@ def not_a_run_error(logdir: str, reason: str) -> ValueError:
     )
 
 
-# ------------------------------------------------------------------------------ step codec
-
-
-@dataclass
-class StepRecord:
-    """One recorded step, as stored in a step file."""
-
-    step: Step
-    snapshots: dict[str, Snapshot]
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def encode_step(
-    step: Step, snapshots: Mapping[str, Snapshot], arrays: Mapping[str, np.ndarray]
-) -> bytes:
-    """One step (logs, every layer's snapshot, and the full arrays given) as `.npz` bytes: the
-    one-step file format of `io.npz`, the same as `viewer.save` uses."""
-    return npz.step_to_bytes(step, snapshots, dict(arrays) if arrays else None)
-
-
-def decode_step(data: bytes, *, name: str = "A step file") -> StepRecord:
-    """Read the bytes written by `encode_step`."""
-    item = npz.step_from_bytes(data, name)
-    return StepRecord(item.step, item.snapshots, item.arrays or {})
+# ------------------------------------------------------------------------------ step files
 
 
 def step_name(index: int) -> str:
@@ -271,8 +165,10 @@ def _probe_members(probe: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return {"x0": np.asarray(probe)}, {"kind": "single"}
 
 
-class RunWriter:
+class RunWriter(Store):
     """Writes one run folder: the manifest, the probe, and one file per step, within a budget.
+
+    It is the run-folder sink of a `Recorder`'s recording session.
 
     Args:
         logdir: The run folder; created if missing. It must not hold another run.
@@ -306,8 +202,8 @@ class RunWriter:
             members, structure = _probe_members(probe)
             atomic_write(join(self.logdir, PROBE), _npz_bytes(members))
             self.manifest = {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
+                "format": RUN_FORMAT,
+                "version": RUN_VERSION,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "writer": {"host": self._lock["host"], "pid": self._lock["pid"]},
                 "probe_structure": structure,
@@ -331,28 +227,28 @@ class RunWriter:
         """Labels of the steps written, ascending."""
         return self._ledger.epochs
 
-    def write(
-        self, step: Step, snapshots: Mapping[str, Snapshot], arrays: Mapping[str, np.ndarray]
-    ) -> list[float | int]:
+    def write(self, step: Step) -> list[float | int]:
         """Write one step atomically; returns the labels whose full arrays were thinned away."""
         if self.closed:
             raise RuntimeError(f"The run in {self.logdir!r} is closed; make a new Recorder.")
         path = join(self.logdir, STEPS, step_name(self._next))
-        atomic_write(path, encode_step(step, snapshots, arrays))
+        npz.write_step(path, step)
         self._next += 1
-        key = float(step.epoch)
-        self._files[key] = path
+        self._files[float(step.epoch)] = path
         placeholders = {
-            k: np.broadcast_to(np.zeros((), a.dtype), a.shape) for k, a in arrays.items()
+            k: np.broadcast_to(np.zeros((), a.dtype), a.shape)
+            for k, a in (step.arrays or {}).items()
         }
-        thinned = self._ledger.add(step, placeholders, snapshots)
+        ledger = Step(step.epoch, step.batch, step.logs, step.snapshots, placeholders)
+        thinned = self._ledger.add(ledger)
         for label in thinned:
             self._strip(self._files[float(label)])
         return thinned
 
     def _strip(self, path: str) -> None:
-        record = decode_step(read_bytes(path), name=path)
-        atomic_write(path, encode_step(record.step, record.snapshots, {}))
+        step = npz.read_step(path)
+        step.arrays = None
+        npz.write_step(path, step)
 
     def close(self) -> None:
         """Release the folder's lock. The run stays readable."""
@@ -382,7 +278,7 @@ def is_run(path: Any) -> bool:
 class RunReader:
     """Reads a run folder: its manifest and probe at once, then the steps as they appear.
 
-    `TensorViewer.load`/`follow` build a viewer without a model from a reader.
+    The widget's run-folder source reads steps through it (`TensorViewer.load`/`follow`).
 
     Args:
         logdir: A folder written by a `Recorder`.
@@ -405,9 +301,9 @@ class RunReader:
             manifest = json.loads(read_bytes(path).decode("utf-8"))
         except ValueError as exc:
             raise not_a_run_error(self.logdir, f"its {MANIFEST} is not JSON ({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
             raise not_a_run_error(self.logdir, f"its {MANIFEST} is not a kerasviz_widget manifest")
-        if manifest.get("version", 0) > FORMAT_VERSION:
+        if manifest.get("version", 0) > RUN_VERSION:
             raise newer_format_error(f"The run in {self.logdir!r}", manifest.get("version"))
         self.manifest = manifest
         members = _load_npz(read_bytes(join(self.logdir, PROBE)))
@@ -429,9 +325,9 @@ class RunReader:
                 found.append((index, join(self.logdir, STEPS, name)))
         return sorted(found)
 
-    def poll(self) -> list[StepRecord]:
+    def poll(self) -> list[Step]:
         """The steps written since the last call, in order (all of them on the first call)."""
-        records = []
+        steps = []
         for index, path in self.step_files():
             if index in self._seen:
                 continue
@@ -439,11 +335,6 @@ class RunReader:
                 data = read_bytes(path)
             except Exception:  # noqa: BLE001 - renamed over while we listed: next poll
                 continue
-            records.append(decode_step(data, name=f"The step file {path!r}"))
+            steps.append(npz.step_from_bytes(data, f"The step file {path!r}"))
             self._seen.add(index)
-        return records
-
-    @property
-    def writing(self) -> bool:
-        """Whether a recorder holds the folder's lock (it may have died without releasing it)."""
-        return fs().exists(join(self.logdir, LOCK))
+        return steps

@@ -1,12 +1,13 @@
-"""Browser-test fixtures: one JupyterLab server on 127.0.0.1 for the whole session, driven by
-Playwright in Debian's headless Chromium.
+"""JupyterLab and Chromium for the browser tests: the server, and helpers that drive a page.
 
-Screenshots go to `build/screenshots/` (set `KERASVIZ_UPDATE_DOCS=1` to also refresh the ones the
-README shows, under `docs/`).
+`conftest.py` holds the fixtures (one server for the whole session, one browser, a page per test,
+and `notebook`, which writes, opens and runs a notebook). Screenshots go to `build/screenshots/`
+(set `KERASVIZ_UPDATE_DOCS=1` to also refresh the ones the README shows, under `docs/`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -17,12 +18,12 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 
 import nbformat
-import pytest
 
 CHROMIUM = os.environ.get("KERASVIZ_CHROMIUM", "/usr/bin/chromium")
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "build" / "screenshots"
 DOCS = ROOT / "docs"
 CHROMIUM_ARGS = [
@@ -60,15 +61,12 @@ class Lab:
         return name
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory):
-    """One JupyterLab server for all browser tests (started once: it takes seconds)."""
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"Browser tests need Chromium at {CHROMIUM}: apt-get install -y chromium")
-    base = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def running_lab(base: pathlib.Path) -> Iterator[Lab]:
+    """A JupyterLab server on 127.0.0.1 with its files under `base`, stopped on exit."""
     root = base / "notebooks"
     settings = base / "settings"
-    root.mkdir()
+    root.mkdir(parents=True)
     notify = settings / "@jupyterlab" / "apputils-extension"
     notify.mkdir(parents=True)
     (notify / "notification.jupyterlab-settings").write_text(
@@ -82,7 +80,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
         TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
-    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed at teardown
     cmd = [
         sys.executable,
         "-m",
@@ -96,47 +93,31 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/api/status?token={token}"
+    with open(base / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_up(proc, f"http://127.0.0.1:{port}/api/status?token={token}", base)
+            yield Lab(root, port, token, proc)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_until_up(proc: subprocess.Popen, url: str, base: pathlib.Path) -> None:
     deadline = time.monotonic() + 90
     while True:
         try:
             urllib.request.urlopen(url, timeout=2).read()
-            break
+            return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
                 raise RuntimeError(
                     "JupyterLab did not start:\n" + (base / "server.log").read_text()[-3000:]
                 ) from None
             time.sleep(0.3)
-    server = Lab(root, port, token, proc)
-    yield server
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
 
 
 def open_notebook(page, lab: Lab, name: str, *, theme: str | None = None) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget import TensorViewer
-from kerasviz_widget.core.callback import ViewerCallback
+from kerasviz_widget.core.callback import RecordingCallback
 from tests.conftest import small_cnn
 
 
@@ -48,15 +48,16 @@ class Pace(keras.callbacks.Callback):
 def costly(viewer: TensorViewer, clock: Clock, seconds: float) -> list[float]:
     """Make every recording cost `seconds` on the fake clock; returns the labels recorded."""
     labels: list[float] = []
-    record = viewer._record
-    viewer._background = False  # every cost on the fake clock
+    session = viewer._source.session
+    record = session.record
+    session.background = False  # every cost on the fake clock
 
     def timed(**kwargs):
         labels.append(kwargs["epoch"])
         clock.now += seconds
-        record(**kwargs)
+        return record(**kwargs)
 
-    viewer._record = timed
+    session.record = timed
     return labels
 
 
@@ -67,7 +68,7 @@ def test_every_n_batches_records_fractional_epochs_between_epoch_ends(cnn, data)
     x, y = data  # 64 samples, batch 8: 8 steps per epoch, a snapshot every 4 batches
     viewer = TensorViewer(cnn, x[:8])
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=4, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=4, clock=clock)
     cnn.fit(x, y, epochs=2, batch_size=8, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     assert viewer.epochs == [0, 0.5, 1, 1.5, 2]
     assert cb.skipped == 0 and cb.taken == 2
@@ -80,7 +81,7 @@ def test_logs_and_validation_metrics_travel_with_each_step(cnn, data):
     cnn.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     viewer = TensorViewer(cnn, x[:8])
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=2, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=2, clock=clock)
     history = cnn.fit(
         x,
         y,
@@ -102,7 +103,7 @@ def test_step_messages_carry_epoch_batch_and_logs(cnn, data):
     viewer = TensorViewer(cnn, x[:8])
     sent = capture(viewer)
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=4, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=4, clock=clock)
     cnn.fit(x, y, epochs=1, batch_size=8, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     steps = [c for c in sent if c["kind"] == "step"]
     assert [(s["epoch"], s["batch"]) for s in steps] == [(0.5, 3), (1, None)]
@@ -115,7 +116,8 @@ def test_epoch_zero_is_recorded_by_the_callback_when_the_history_is_empty(cnn, d
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
     before = viewer.values("dense", 0).copy()
-    viewer._history = type(viewer._history)(viewer._history.budget_bytes)  # as after a reset
+    empty = type(viewer._history)(viewer._history.budget_bytes)  # as after a reset
+    viewer._history = viewer._source.session.store = viewer._front_end.history = empty
     cnn.fit(x, y, epochs=1, batch_size=32, callbacks=[viewer.callback()], verbose=0)
     assert viewer.epochs == [0, 1]
     np.testing.assert_allclose(viewer.values("dense", 0), before, rtol=1e-6)
@@ -157,7 +159,7 @@ def test_throttle_keeps_per_batch_snapshots_under_five_percent(cnn, data):
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=1, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=1, clock=clock)
     recorded = costly(viewer, clock, 0.2)  # a snapshot costs 0.2 s, a batch 1 s
     cnn.fit(x, y, epochs=3, batch_size=4, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     per_batch = [e for e in recorded if not float(e).is_integer()]
@@ -172,7 +174,7 @@ def test_cheap_snapshots_are_never_skipped(cnn, data):
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=1, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=1, clock=clock)
     costly(viewer, clock, 0.01)  # 1% of a batch
     cnn.fit(x, y, epochs=1, batch_size=8, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     assert (cb.taken, cb.skipped) == (7, 0)
@@ -183,7 +185,7 @@ def test_skipped_count_is_shown_in_the_status(cnn, data):
     viewer = TensorViewer(cnn, x[:8])
     sent = capture(viewer)
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=1, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=1, clock=clock)
     costly(viewer, clock, 0.5)
     cnn.fit(x, y, epochs=2, batch_size=8, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     statuses = [c for c in sent if c["kind"] == "status"]
@@ -229,7 +231,7 @@ def test_works_with_a_tf_data_dataset(cnn, data):
     viewer = TensorViewer(cnn, x[:8])
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=4, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=4, clock=clock)
     cnn.fit(ds, epochs=2, validation_data=ds, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     assert viewer.epochs == [0, 0.5, 1, 1.5, 2]
 
@@ -241,7 +243,7 @@ def test_dataset_of_unknown_length_gets_per_batch_steps_after_its_first_epoch(cn
     viewer = TensorViewer(cnn, x[:8])
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).filter(lambda a, b: True)
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=4, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=4, clock=clock)
     cnn.fit(ds, epochs=2, callbacks=[Pace(clock, 1.0), cb], verbose=0)
     assert viewer.epochs == [0, 1, 1.5, 2]
 
@@ -320,7 +322,7 @@ print("EPOCHS", [e for e in viewer.epochs if float(e).is_integer()])
 
 
 def test_works_with_mirrored_strategy_on_two_logical_cpus():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(MIRRORED)],
@@ -340,7 +342,7 @@ def _fail_extract(viewer):
     def extract(probe):
         raise ValueError("output 'dense' cannot be converted to NumPy")
 
-    viewer._extractor = extract
+    viewer._source.session.extract = extract
 
 
 def _fail_budget(viewer):
@@ -399,11 +401,11 @@ def test_training_goes_on_when_the_front_end_is_gone(cnn, data):
 def test_a_later_fit_warns_again_and_a_recovered_viewer_records(cnn, data):
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
-    extractor = viewer._extractor
+    extractor = viewer._source.session.extract
     _fail_extract(viewer)
     with pytest.warns(RuntimeWarning):
         cnn.fit(x, y, epochs=1, batch_size=32, callbacks=[viewer.callback()], verbose=0)
-    viewer._extractor = extractor
+    viewer._source.session.extract = extractor
     sent = capture(viewer)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -430,11 +432,11 @@ def test_keyboard_interrupt_keeps_every_completed_step_and_the_viewer_scrubs(cnn
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
     clock = Clock()
-    cb = ViewerCallback(viewer, every_n_batches=2, clock=clock)
+    cb = RecordingCallback(viewer._source.session, every_n_batches=2, clock=clock)
     with pytest.raises(KeyboardInterrupt):
         cnn.fit(x, y, epochs=5, batch_size=16, callbacks=[Pace(clock, 1), cb, Interrupt(2, 2)])
     sent = capture(viewer)
-    viewer._after_cell()  # IPython's post_run_cell: the cell ended without on_train_end
+    viewer._front_end.after_cell()  # IPython's post_run_cell: the cell ended without on_train_end
     assert viewer.epochs == [0, 0.5, 1, 1.5, 2, 2.5]
     for epoch in viewer.epochs:
         viewer.epoch = epoch
@@ -450,7 +452,7 @@ def test_keyboard_interrupt_keeps_every_completed_step_and_the_viewer_scrubs(cnn
 def test_keyboard_interrupt_inside_a_snapshot_leaves_no_partial_step(cnn, data):
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
-    extractor = viewer._extractor
+    extractor = viewer._source.session.extract
     calls = []
 
     def extract(probe):
@@ -460,7 +462,7 @@ def test_keyboard_interrupt_inside_a_snapshot_leaves_no_partial_step(cnn, data):
             raise KeyboardInterrupt
         return arrays
 
-    viewer._extractor = extract
+    viewer._source.session.extract = extract
     with pytest.raises(KeyboardInterrupt):
         cnn.fit(x, y, epochs=3, batch_size=32, callbacks=[viewer.callback()], verbose=0)
     assert viewer.epochs == [0, 1]

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab import (
-    CANVAS_SIGNATURE,
-    kernel_busy,
-    open_notebook,
-    screenshot,
-    wait_for_text,
-)
+from tests.browser.lab import CANVAS_SIGNATURE, kernel_busy, screenshot, wait_for_text
 
 pytestmark = pytest.mark.browser
 
@@ -94,9 +88,8 @@ def heatmap_epoch(page) -> float:
     return float(page.evaluate("() => document.querySelector('.kv-heatmap').dataset.epoch"))
 
 
-def test_scrub_switch_layer_and_hover_while_fit_runs_then_follow_live(lab, page):
-    name = lab.write_notebook("live.ipynb", [SETUP, FIT])
-    open_notebook(page, lab, name)
+def test_scrub_switch_layer_and_hover_while_fit_runs_then_follow_live(notebook, page):
+    notebook(page, "live.ipynb", [SETUP, FIT], run=False)
     run_cell(page, 0)
     page.wait_for_function("() => document.querySelector('.kv-heatmap')?.dataset.epoch === '0'")
     run_cell(page, 1)

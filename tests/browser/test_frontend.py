@@ -11,13 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.lab import (
-    canvas_signature,
-    open_notebook,
-    run_all,
-    screenshot,
-    wait_for_text,
-)
+from tests.browser.lab import canvas_signature, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -53,15 +47,12 @@ VIEWER = ".kerasviz-viewer"
 
 
 @pytest.fixture(scope="module")
-def trained(chromium, lab):
+def trained(chromium, notebook):
     """A page with the notebook run: two views of one viewer after 3 epochs."""
     context = chromium.new_context(viewport={"width": 1280, "height": 1400}, device_scale_factor=1)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    name = lab.write_notebook("frontend.ipynb", [SETUP, FIT, SECOND_VIEW, VALUES])
-    open_notebook(page, lab, name)
-    run_all(page)
-    wait_for_text(page, "KV_VALUES")
+    notebook(page, "frontend.ipynb", [SETUP, FIT, SECOND_VIEW, VALUES], until="KV_VALUES")
     page.wait_for_function(
         "() => document.querySelectorAll('.kv-heatmap').length === 2 && "
         "[...document.querySelectorAll('.kv-heatmap')].every(c => c.dataset.epoch === '3')",
@@ -230,16 +221,13 @@ viewer
 """
 
 
-def test_a_hostile_layer_name_shows_as_text_and_runs_nothing(lab, page):
+def test_a_hostile_layer_name_shows_as_text_and_runs_nothing(notebook, page):
     # Keras accepts this name as it is, so the test covers the real route: the layer list. (The
     # name also reaches the status line: TensorFlow refuses it as a scope name while recording, and
     # that error message, which quotes it, is shown in the widget.)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    name = lab.write_notebook("hostile.ipynb", [XSS])
-    open_notebook(page, lab, name)
-    run_all(page)
-    wait_for_text(page, "KV_READY")
+    notebook(page, "hostile.ipynb", [XSS], until="KV_READY")
     page.wait_for_function(
         "n => [...document.querySelectorAll('.kv-layer option')].some(o => o.value === n)",
         arg=HOSTILE,

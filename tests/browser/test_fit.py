@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab import (
-    canvas_signature,
-    open_notebook,
-    run_all,
-    screenshot,
-    set_range,
-    wait_for_text,
-)
+from tests.browser.lab import canvas_signature, screenshot, set_range
 
 pytestmark = pytest.mark.browser
 
@@ -39,11 +32,8 @@ print("KV_" + "DONE", viewer.epochs)
 """
 
 
-def test_live_fit_heatmap_histogram_and_slider(lab, page):
-    name = lab.write_notebook("skeleton.ipynb", [SETUP, FIT])
-    open_notebook(page, lab, name)
-    run_all(page)
-    wait_for_text(page, "KV_DONE [0, 1, 2, 3]")
+def test_live_fit_heatmap_histogram_and_slider(notebook, page):
+    notebook(page, "skeleton.ipynb", [SETUP, FIT], until="KV_DONE [0, 1, 2, 3]")
     page.wait_for_function(
         "() => document.querySelector('.kv-heatmap')?.dataset.epoch === '3'", timeout=30_000
     )

@@ -1,0 +1,226 @@
+"""`RecordingSession`: evaluate the probe, reduce it, and hand every finished step to sinks.
+
+A session holds what recording needs (the probe, the extractor, the `Settings`, a worker thread and
+a failure log) and its sinks. `record` evaluates the probe at once, on the calling thread (the
+weights of that moment); the reductions and the sinks' writes run on the worker during `fit`, in
+parallel with training, or at once otherwise. A failure is shown through the sinks' `status`,
+warned once per run (`report_failures`, from the training thread), and never raised into training.
+
+A viewer's session has the in-memory `History` and the widget's front-end as sinks; a `Recorder`'s
+has a run folder and, optionally, TensorBoard histograms. The Keras callback
+(`core.callback.RecordingCallback`) drives a session through its public methods only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .reduce import reduce_many
+from .settings import Settings
+from .sink import Sink, Store
+from .step import Step, label, scalar_logs
+from .worker import FailureLog, Worker
+
+
+class RecordingSession:
+    """Records steps of a model on a probe and hands them to sinks.
+
+    Args:
+        extract: The extractor: a function from the probe to the layer outputs by layer id
+            (`core.extract.Extractor`).
+        probe: The probe, as `check_probe` returns it.
+        settings: The reduction settings.
+        store: The first sink, which keeps the steps: a `History`, a run folder.
+        sinks: Where finished steps go too, after the store. Defaults to none.
+        who: Who records, for the failure messages, e.g. `"kerasviz_widget"`. Defaults to
+            `"kerasviz_widget"`.
+        what: What keeps recording after a failure, for the warning, e.g. `"viewer"`. Defaults to
+            `"viewer"`.
+
+    Example:
+
+    >>> session = RecordingSession(Extractor(model, probe=x), x, Settings(), History(2**26))
+    >>> session.record(epoch=0)
+    0
+    """
+
+    def __init__(
+        self,
+        extract: Callable[[Any], Mapping[str, np.ndarray]],
+        probe: Any,
+        settings: Settings,
+        store: Store,
+        sinks: Iterable[Sink] = (),
+        *,
+        who: str = "kerasviz_widget",
+        what: str = "viewer",
+    ) -> None:
+        self.extract = extract
+        self.probe = probe
+        self.settings = settings
+        self.store = store
+        self.others: list[Sink] = list(sinks)
+        self.who = who
+        self.background = True
+        """Whether `record(..., background=True)` runs on the worker (tests turn it off)."""
+        self.running = False
+        """Whether a `fit` is recording (between `begin_run` and `end_run`)."""
+        self.error = ""
+        """The latest failure of the current run, or `""`."""
+        self.last_record_seconds = 0.0
+        """Seconds the latest `record` took on the calling thread."""
+        self._worker = Worker(f"kerasviz-{what}")
+        self._failures = FailureLog(what)
+        self._traced = False
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def epochs(self) -> list[float | int]:
+        """Labels of the steps kept by the store, ascending (call `flush()` first during `fit`)."""
+        return self.store.epochs
+
+    @property
+    def sinks(self) -> list[Sink]:
+        """The store, then the other sinks."""
+        return [self.store, *self.others]
+
+    @property
+    def worker_seconds(self) -> float:
+        """Total seconds of the worker's jobs (the callback's throttle counts them)."""
+        return self._worker.seconds
+
+    @property
+    def last_worker_seconds(self) -> float:
+        """Seconds the worker's latest job took."""
+        return self._worker.last_seconds
+
+    # ----------------------------------------------------------------- recording
+
+    def record(
+        self,
+        *,
+        epoch: float,
+        batch: int | None = None,
+        logs: Mapping[str, Any] | None = None,
+        background: bool = False,
+        raise_errors: bool = False,
+    ) -> float | int:
+        """Take one step now: evaluate the probe, then reduce it and hand it to every sink.
+
+        With `background`, the reduction and the sinks run on the worker thread; `flush()` waits
+        for them. A step reaches the sinks only once it is complete, so an interrupt leaves them
+        consistent. Errors are shown and warned once per run, unless `raise_errors`.
+
+        Args:
+            epoch: The epoch label.
+            batch: The batch inside the epoch, or `None` at an epoch end. Defaults to `None`.
+            logs: Training logs; only scalar entries are kept. Defaults to `None`.
+            background: Run the reduction and the sinks on the worker. Defaults to `False`.
+            raise_errors: Raise a failure instead of reporting it. Defaults to `False`.
+
+        Returns:
+            The step's label.
+        """
+        start = time.perf_counter()
+        key = label(epoch)
+        try:
+            arrays = self.extract(self.probe)
+            step = Step(epoch=key, batch=batch, logs=scalar_logs(logs))
+            for sink in self.sinks:
+                sink.taken(step)
+            if background and self.background:
+                self._worker.submit(
+                    lambda: self._finish(step, arrays), lambda e: self._fail(key, e)
+                )
+            else:
+                self._finish(step, arrays)
+        except Exception as exc:
+            if raise_errors:
+                raise
+            self._fail(key, exc)
+            self.report_failures()
+        finally:
+            # The first recording also builds and traces the extractor: not a step's usual cost.
+            self.last_record_seconds = time.perf_counter() - start if self._traced else 0.0
+            self._traced = True
+        return key
+
+    def _finish(self, step: Step, arrays: Mapping[str, np.ndarray]) -> None:
+        """Reduce the arrays of one step and hand it to every sink."""
+        s = self.settings
+        step.snapshots = reduce_many(
+            arrays, epoch=step.epoch, batch=step.batch, bins=s.bins, max_values=s.max_values
+        )
+        step.arrays = dict(arrays)
+        for sink in self.sinks:
+            sink.write(step)
+
+    def _fail(self, key: float | int, exc: BaseException) -> None:
+        message = f"{self.who} could not record epoch {key}: {type(exc).__name__}: {exc}"
+        self.error = message
+        self.status("error", message)
+        self._failures.add(message)
+
+    def flush(self) -> None:
+        """Wait until the worker has handed every step to the sinks."""
+        self._worker.join()
+
+    def report_failures(self) -> None:
+        """Warn, on the calling (training) thread, about the first failure of this run."""
+        self._failures.report()
+
+    def status(self, state: str, message: str = "", skipped: int = 0) -> None:
+        """Show a status through every sink; never raises (a front-end may be gone)."""
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                sink.status(state, message, skipped)
+
+    # ----------------------------------------------------------------- runs
+
+    def begin_run(self) -> None:
+        """A `fit` starts: forget the last run's error; its first failure is warned again."""
+        self.running = True
+        self.error = ""
+        self._failures.new_run()
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                sink.begin_run(self)
+
+    def end_run(self, skipped: int = 0, interrupted: bool = False) -> None:
+        """A `fit` ended (or stopped by an exception): finish its steps, show the final status.
+
+        Args:
+            skipped: Per-batch snapshots the throttle skipped. Defaults to `0`.
+            interrupted: The run stopped without `on_train_end` (e.g. `KeyboardInterrupt`).
+                Defaults to `False`.
+        """
+        self.running = False
+        self.flush()
+        self.report_failures()
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                sink.end_run(interrupted)
+        note = f"{skipped} per-batch snapshots skipped to keep training fast." if skipped else ""
+        epochs = self.epochs
+        if interrupted and epochs:
+            note = (
+                f"Training stopped early; every completed step is kept (latest: epoch "
+                f"{epochs[-1]}). {note}"
+            ).strip()
+        if self.error:
+            self.status("error", f"{self.error} {note}".strip(), skipped)
+        else:
+            self.status("idle", note, skipped)
+
+    def close(self) -> None:
+        """Finish every step and close every sink."""
+        self.flush()
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                sink.close()

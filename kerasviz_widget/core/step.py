@@ -1,0 +1,149 @@
+"""One recorded step, and the one codec of its statistics.
+
+A `Step` is what a recording session produces and what every store of steps holds or writes: the
+in-memory `History`, a `.npz` history file, a run folder. `StatsTable` packs the statistics and
+histograms of every layer of a step into three arrays (the form the history keeps in memory and
+the files store) and unpacks them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .reduce import STAT_KEYS, Snapshot
+
+
+def label(epoch: float) -> float | int:
+    """The epoch label as a person reads it: an `int` when whole, else a `float`."""
+    value = float(epoch)
+    return int(value) if value.is_integer() else value
+
+
+def scalar_logs(logs: Mapping[str, Any] | None) -> dict[str, float]:
+    """The scalar entries of Keras logs as floats; vectors (e.g. per-class metrics) are left out."""
+    out: dict[str, float] = {}
+    for key, value in (logs or {}).items():
+        with contextlib.suppress(Exception):
+            array = np.asarray(value)
+            if array.size == 1 and array.dtype.kind in "biuf":
+                out[str(key)] = float(array.reshape(()))
+    return out
+
+
+@dataclass(eq=False)
+class Step:
+    """One recorded step: its label, training logs, every layer's snapshot and full arrays.
+
+    Attributes:
+        epoch: Epoch label: an `int` at an epoch end (0 is before training, 1 after the first
+            epoch), a `float` (fractional epoch) for a snapshot inside an epoch.
+        batch: Batch index inside the epoch, or `None` at an epoch end.
+        logs: Training logs at that step, e.g. `{"loss": 0.3}`.
+        snapshots: The reduced snapshot of every layer, by layer id.
+        arrays: The full-precision layer outputs by layer id, or `None` where they are not kept
+            (thinned away, or never stored).
+        has_display: Whether the snapshots carry their display arrays; `False` once thinned (the
+            snapshots' `display` is then empty).
+    """
+
+    epoch: float
+    batch: int | None = None
+    logs: dict[str, float] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] | None = None
+    has_display: bool = True
+
+
+class StatsTable:
+    """The statistics and histograms of every layer of one step, packed in three arrays.
+
+    | array    | dtype   | shape    | content                                                    |
+    |----------|---------|----------|------------------------------------------------------------|
+    | `stats`  | float64 | `(L, 7)` | `STAT_KEYS`; min..std NaN if no value is finite            |
+    | `ranges` | float64 | `(L, 2)` | lo, hi of the histogram                                    |
+    | `counts` | uint32  | `(L, B)` | histogram counts                                           |
+
+    with `layers`, `shapes` and `layouts` (one entry per row) beside them.
+
+    Raises:
+        ValueError: If the arrays do not have one row per layer.
+    """
+
+    __slots__ = ("layers", "shapes", "layouts", "stats", "ranges", "counts")
+
+    def __init__(
+        self,
+        layers: Sequence[str],
+        shapes: Sequence[Sequence[int]],
+        layouts: Sequence[str],
+        stats: np.ndarray,
+        ranges: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
+        n = len(layers)
+        if len(shapes) != n or len(layouts) != n:
+            raise ValueError("the layers, shapes and layouts of a step differ in number")
+        if stats.shape != (n, len(STAT_KEYS)) or ranges.shape != (n, 2) or counts.shape[0] != n:
+            raise ValueError(f"the statistics do not match the step's {n} layers")
+        self.layers = tuple(str(lid) for lid in layers)
+        self.shapes = tuple(tuple(int(d) for d in s) for s in shapes)
+        self.layouts = tuple(str(x) for x in layouts)
+        self.stats, self.ranges, self.counts = stats, ranges, counts
+
+    @classmethod
+    def pack(cls, snapshots: Mapping[str, Snapshot]) -> StatsTable:
+        """The table of a step's snapshots (in their order)."""
+        snaps = list(snapshots.values())
+        n = len(snaps)
+        # Built whole (no reshaped views, which would keep a second array object per step).
+        stats = np.zeros((n, len(STAT_KEYS)), dtype=np.float64)
+        ranges = np.zeros((n, 2), dtype=np.float64)
+        counts = np.zeros((n, snaps[0].counts.size if snaps else 0), dtype=np.uint32)
+        for i, s in enumerate(snaps):
+            stats[i] = [math.nan if s.stats[k] is None else float(s.stats[k]) for k in STAT_KEYS]
+            ranges[i] = (s.hist_lo, s.hist_hi)
+            counts[i] = s.counts
+        return cls(
+            list(snapshots), [s.stats["shape"] for s in snaps], [s.layout for s in snaps],
+            stats, ranges, counts,
+        )  # fmt: skip
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.stats.nbytes + self.ranges.nbytes + self.counts.nbytes)
+
+    def stats_of(self, i: int) -> dict[str, Any]:
+        """The statistics of row `i`, as `compute_stats` gives them."""
+        row = self.stats[i]
+        out: dict[str, Any] = {"shape": self.shapes[i]}
+        has_finite = not math.isnan(row[0])
+        for k, v in zip(STAT_KEYS, row, strict=True):
+            if k in ("nan_count", "inf_count"):
+                out[k] = int(v)
+            elif k == "zero_fraction":
+                out[k] = float(v)
+            else:
+                out[k] = float(v) if has_finite else None
+        return out
+
+    def snapshot(
+        self, i: int, *, epoch: float, batch: int | None, display: np.ndarray | None
+    ) -> Snapshot:
+        """The snapshot of row `i`; an empty display array stands for one thinned away."""
+        return Snapshot(
+            layer=self.layers[i],
+            epoch=label(epoch),
+            batch=batch,
+            stats=self.stats_of(i),
+            hist_lo=float(self.ranges[i, 0]),
+            hist_hi=float(self.ranges[i, 1]),
+            counts=self.counts[i].astype(np.uint32),
+            display=display if display is not None else np.zeros(0, dtype=np.float16),
+            layout=self.layouts[i],
+        )

@@ -1,0 +1,76 @@
+"""`Canvas`: the anywidget front-end (controls, heatmap, the browser-side store of every snapshot).
+
+Its traits are the view state that every view of one viewer shares; the snapshots themselves travel
+as protocol messages (`widget.frontend.FrontEnd`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from ..io import protocol
+
+_STATIC = pathlib.Path(__file__).parent.parent / "static"
+
+
+def _widget_refs(parts: dict[str, Any]) -> dict[str, str]:
+    """Widget references as anywidget's `host.getModel` reads them (`"anywidget:<model_id>"`)."""
+    return {name: f"anywidget:{widget.model_id}" for name, widget in parts.items()}
+
+
+class Canvas(anywidget.AnyWidget):
+    """The front-end: controls, heatmap and the browser-side store of every snapshot."""
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    _viewer_id = t.Unicode("").tag(sync=True)
+    """Unique id that keys the browser-side store shared by every view of this widget."""
+
+    layer = t.Unicode("").tag(sync=True)
+    """Id of the layer on display. Type: `str`. Default: the first layer after `input`."""
+
+    epoch = t.Float(0.0, min=0.0).tag(sync=True)
+    """Epoch label on display; 0 is before training. Type: `float`. Default: `0.0`."""
+
+    sample = t.Int(0, min=0).tag(sync=True)
+    """Index of the probe sample on display. Type: `int`. Default: `0`."""
+
+    channel = t.Int(0, min=0).tag(sync=True)
+    """Channel on display for 4-D and 5-D outputs. Type: `int`. Default: `0`."""
+
+    follow = t.Bool(True).tag(sync=True)
+    """Jump to the newest step as it arrives. Type: `bool`. Default: `True`."""
+
+    slice = t.Int(0, min=0).tag(sync=True)
+    """Depth slice on display for 5-D outputs. Type: `int`. Default: `0`."""
+
+    montage = t.Bool(False).tag(sync=True)
+    """Show every channel of a 4-D or 5-D output in a grid. Type: `bool`. Default: `False`."""
+
+    colormap = t.Enum(protocol.COLORMAPS, "auto").tag(sync=True)
+    """Colour map; `"auto"` is diverging around 0 for signed data, else viridis.
+    Type: `str`. Default: `"auto"`."""
+
+    range_mode = t.Enum(protocol.RANGE_MODES, "layer").tag(sync=True)
+    """Colour range: the layer's min/max over every epoch, the map on display, or
+    `range_lo`/`range_hi`. Type: `str`. Default: `"layer"`."""
+
+    range_lo = t.Float(0.0).tag(sync=True)
+    """Low end of the `"fixed"` colour range. Type: `float`. Default: `0.0`."""
+
+    range_hi = t.Float(1.0).tag(sync=True)
+    """High end of the `"fixed"` colour range. Type: `float`. Default: `1.0`."""
+
+    log_y = t.Bool(False).tag(sync=True)
+    """Histogram counts on a log scale. Type: `bool`. Default: `False`."""
+
+    hist = anywidget.WidgetTrait().tag(sync=True)
+    """The bqplot `Bars` mark of the histogram, driven by the front-end. Type: `bqplot.Bars`."""
+
+    _parts = t.Dict().tag(sync=True, to_json=lambda parts, _: _widget_refs(parts))
+    """The other bqplot models the front-end drives (log scale, axes, timeline marks)."""
