@@ -2,7 +2,8 @@
 
 The tests drive the public API only. Faults that no public input can provoke (a reduction that
 raises, a history that refuses a step, a dead worker thread) are injected by the functions under
-"Faults" below: they are the one place in this suite that knows where the package keeps those
+"Faults" below (the recording session's `reduce_many`, the history's `Sink.write`, the run
+folder's `tf.io.gfile` writes): they are the one place in this suite that knows where the package keeps those
 stages, so a change of the package's layout is answered here, once.
 """
 
@@ -103,16 +104,23 @@ def assert_same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> None:
 
 
 def canvas_of(viewer: Any) -> Any:
-    """The anywidget front-end among the viewer's widgets (found by walking `children`)."""
+    """The anywidget front-end of a viewer: the viewer itself, one of its attributes (a viewer
+    that owns its widget), or one of its `children` (a viewer that is a box of widgets)."""
     import anywidget
 
     todo = [viewer]
+    seen: set[int] = set()
     while todo:
         widget = todo.pop(0)
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
         if isinstance(widget, anywidget.AnyWidget):
             return widget
         todo.extend(getattr(widget, "children", ()) or ())
-    raise AssertionError("the viewer has no anywidget front-end among its children")
+        if widget is viewer:
+            todo.extend(v for v in vars(viewer).values() if hasattr(v, "comm"))
+    raise AssertionError("the viewer has no anywidget front-end")
 
 
 class Wire:
@@ -235,13 +243,14 @@ def slow_reduction(monkeypatch: Any, seconds: float) -> list[float]:
 
 
 def fail_history(monkeypatch: Any, exc: Callable[[], BaseException]) -> None:
-    """Make the in-memory history refuse every new step."""
+    """Make the in-memory history refuse every new step (its `Sink.write`, which the recording
+    session calls)."""
     history = importlib.import_module("kerasviz_widget.core.history")
 
-    def add(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise exc()
 
-    monkeypatch.setattr(history.History, "add", add)
+    monkeypatch.setattr(history.History, "write", write)
 
 
 def fail_send(viewer: Any, exc: Callable[[], BaseException]) -> None:

@@ -168,21 +168,6 @@ def test_the_offline_page_of_a_nan_run_is_strict_json(nan_run, tmp_path):
     assert any(m.get("content", m).get("kind") == "snapshot" for m in data["messages"])
 
 
-@pytest.mark.browser
-@pytest.mark.timeout(120)
-def test_the_offline_page_of_a_nan_run_opens_in_a_browser(nan_run, tmp_path, page):
-    viewer, _ = nan_run
-    viewer.save_html(tmp_path / "nan.html")
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("http*://**", lambda route: route.abort())
-    page.goto((tmp_path / "nan.html").as_uri())
-    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
-    options = page.eval_on_selector_all("select.kv-layer option", "o => o.map(e => e.value)")
-    assert options == viewer.layers
-    assert errors == []
-
-
 # ----------------------------------------------------------------------------- pooling oracle
 
 #: Axes pooled together with one common factor, in the order in which they give way, by rank
