@@ -20,7 +20,13 @@ import numpy as np
 from ..core.callback import RecordingCallback
 from ..core.extract import unknown_layer_error
 from ..core.history import History
-from ..core.settings import DEFAULT_BINS, DEFAULT_BUDGET_MB, DEFAULT_MAX_VALUES, Settings
+from ..core.settings import (
+    DEFAULT_BINS,
+    DEFAULT_BUDGET_MB,
+    DEFAULT_MAX_VALUES,
+    Settings,
+    refuse_other_keywords,
+)
 from ..core.step import label
 from ..io import npz, protocol
 from .canvas import Canvas
@@ -70,10 +76,7 @@ class TensorViewer(ipywidgets.VBox):
         budget_mb: float = DEFAULT_BUDGET_MB,
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            raise TypeError(
-                f"TensorViewer got an unexpected keyword argument {next(iter(kwargs))!r}"
-            )
+        refuse_other_keywords("TensorViewer", kwargs, ("layers", "bins", "max_values", "budget_mb"))
         settings = Settings.check(bins, max_values, budget_mb)
         self._build(ModelSource(model, probe, layers, settings))
 
@@ -340,6 +343,7 @@ class TensorViewer(ipywidgets.VBox):
         >>> viewer.epochs
         [0, 1, 2]
         """
+        Settings.check(budget_mb=budget_mb, who="TensorViewer.load")
         if RunFolder.holds_run(path):
             return cls._of(RunFolder(str(path), budget_mb))
         return cls._of(HistoryFile(path))
