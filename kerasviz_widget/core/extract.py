@@ -722,6 +722,42 @@ def unknown_layer_error(layer: object, available: Sequence[str]) -> ValueError:
 # ----------------------------------------------------------------------------- the extractor
 
 
+def check_layer_ids(layers: Any) -> list[str] | None:
+    """The watched ids as a list, or `None` (every layer); a clear error for a string, an empty
+    list or an id given twice.
+
+    Raises:
+        TypeError: If `layers` is a string or not a sequence.
+        ValueError: If `layers` is empty or names a layer twice.
+    """
+    if layers is None:
+        return None
+    if isinstance(layers, (str, bytes)):
+        raise TypeError(
+            f"`layers` must be a list of layer ids, not a string: received layers={layers!r}. "
+            f"Pass a list, e.g. `layers=[{layers!r}]`."
+        )
+    try:
+        ids = list(layers)
+    except TypeError:
+        raise TypeError(
+            f"`layers` must be a list of layer ids; received {type(layers).__name__}. Pass a "
+            "list, e.g. `layers=['dense']`, or `None` for every layer."
+        ) from None
+    if not ids:
+        raise ValueError(
+            "`layers` is empty: a viewer of no layer shows nothing. Pass the ids to watch, e.g. "
+            "`layers=['dense']`, or `layers=None` (the default) for every layer."
+        )
+    twice = sorted({str(i) for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(
+            f"`layers` names {', '.join(repr(i) for i in twice)} more than once: {ids!r}. Pass "
+            "each id once."
+        )
+    return ids
+
+
 class Extractor:
     """Evaluates the watched outputs of a model on a probe in one forward pass.
 
@@ -756,7 +792,7 @@ class Extractor:
         budget_bytes: float | None = None,
     ) -> None:
         self.model = model
-        self._requested = None if layers is None else list(layers)
+        self._requested = check_layer_ids(layers)
         self.budget_bytes = budget_bytes
         self._example = probe
         self._build()
