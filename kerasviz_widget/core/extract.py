@@ -6,7 +6,8 @@ snapshot; it is rebuilt only when the watched set or the model's structure chang
 Strategies, chosen per layer and shown in the catalog:
 
 - `input`: the probe itself, shown as the layer `input` (`input:NAME` for a model with several
-  inputs).
+  inputs). A layer keeps its name as its id: if a layer is named `input`, the probe's id moves to
+  `input:probe` (`input:NAME:probe` likewise).
 - `graph`: the output of a node of the model's own graph (Sequential and Functional models,
   including Sequential models built without an `Input`). All graph outputs come from one
   multi-output `keras.Model(model.inputs, outputs)`, built once and called as a compiled
@@ -47,6 +48,9 @@ import numpy as np
 
 INPUT_ID = "input"
 """Id of the probe input in the catalog (`input:NAME` for each input of a multi-input model)."""
+
+PROBE_SUFFIX = "probe"
+"""Appended to a probe input's id that a layer's own id already takes: `input:probe`."""
 
 STRATEGY_INPUT = "input"
 STRATEGY_GRAPH = "graph"
@@ -355,6 +359,33 @@ def _validate_array(
     return np.ascontiguousarray(x, dtype=want)
 
 
+def check_batch_type(value: Any, what: str = "The probe") -> None:
+    """Refuse what is not a batch of inputs (`None`, a generator, a `tf.data.Dataset`, a Keras
+    `PyDataset`) with a `TypeError` saying how to take one batch out of it.
+
+    Args:
+        value: The probe, or `x` of `layer_output`.
+        what: How the messages name it. Defaults to `"The probe"`.
+    """
+    kind = None
+    if value is None:
+        kind = "None"
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_batch_type(v, what)
+        return
+    elif type(value).__name__.endswith("Dataset") or hasattr(value, "element_spec"):
+        kind = f"a dataset ({type(value).__name__}, e.g. a tf.data Dataset)"
+    elif hasattr(value, "__next__") or type(value).__name__ == "generator":
+        kind = f"an iterator ({type(value).__name__}, e.g. a generator)"
+    if kind is not None:
+        raise TypeError(
+            f"{what} must be a batch of inputs, but received {kind}. Pass a NumPy array or a "
+            "tensor batch, e.g. `next(iter(ds))[0]` for the first batch of a dataset `ds`, or "
+            "`x_val[:16]`."
+        )
+
+
 def _resolve_spec(model: Any, probe: Any = None) -> _InputSpec:
     spec = _model_input_spec(model)
     if spec is None:
@@ -415,8 +446,10 @@ def check_probe(
     >>> probe = check_probe(model, x_val[:16])
     """
     _check_model(model)
+    check_batch_type(probe)
     spec = _resolve_spec(model, probe)
-    arrays = _normalize(model, spec, probe)
+    # A copy: the probe the caller keeps may change, the recorded one never does.
+    arrays = [np.array(a, copy=True) for a in _normalize(model, spec, probe)]
     if budget_bytes is not None:
         infos = catalog(model, probe=probe)
         by_id = {info.id: info for info in infos}
@@ -677,7 +710,7 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
                     )
                 )
         if not any(isinstance(info.layer, keras.Model) for info in graph):
-            return infos + graph
+            return _probe_ids_apart(infos + graph)
     calls = _trace_calls(model, spec, arrays)
     captured: dict[str, list[LayerInfo]] = {}
     for cid, (layer, parent, shapes, dtypes) in calls.items():
@@ -700,12 +733,24 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
                 )
             )
     if fn is None:
-        return infos + [info for group in captured.values() for info in group]
+        return _probe_ids_apart(infos + [info for group in captured.values() for info in group])
     # The inside of a nested model follows that model's own entry.
     for info in graph:
         infos.append(info)
         if info.output_index in (None, 0):
             infos.extend(captured.pop(info.call_id, []))
+    return _probe_ids_apart(infos)
+
+
+def _probe_ids_apart(infos: list[LayerInfo]) -> list[LayerInfo]:
+    """A layer keeps its name as its id; a probe input whose id a layer already has (a layer
+    named `input`) moves to `input:probe` (`input:a:probe` for an input `a`)."""
+    taken = {info.id for info in infos if info.strategy != STRATEGY_INPUT}
+    for info in infos:
+        if info.strategy == STRATEGY_INPUT:
+            while info.id in taken:
+                info.id = f"{info.id}:{PROBE_SUFFIX}"
+            taken.add(info.id)
     return infos
 
 
@@ -1051,6 +1096,7 @@ def layer_output(model: Any, layer: Any, x: Any) -> np.ndarray:
     (4, 10)
     """
     _check_model(model)
+    check_batch_type(x, "`x`")
     spec = _resolve_spec(model, x)
     arrays = _normalize(model, spec, x)
     entry = _cached(model, x)
