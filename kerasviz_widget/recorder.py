@@ -27,7 +27,7 @@ from .core.settings import (
     refuse_other_keywords,
 )
 from .io import runfolder
-from .io.files import join
+from .io.files import check_path, join
 from .io.tensorboard import TensorBoardSink
 
 
@@ -119,9 +119,9 @@ class Recorder(RecordingCallback):
         **kwargs: Any,
     ) -> None:
         refuse_other_keywords("Recorder", kwargs, ACCEPTED)
+        self.logdir = check_path(logdir, "logdir", "runs/experiment-1")
         every_n_batches = check_every_n_batches(every_n_batches, who="Recorder")
         settings = Settings.check(bins, max_values, budget_mb, who="Recorder")
-        self.logdir = os.fspath(logdir)
         probe = check_probe(model, probe)
         extractor = Extractor(model, layers, probe=probe)
         self.chief, self.task = is_chief(model)

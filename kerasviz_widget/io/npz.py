@@ -299,7 +299,10 @@ def read_history(path: str | os.PathLike[str]) -> HistoryData:
     """
     p = pathlib.Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"Cannot load {str(path)!r}: there is no such file.")
+        raise FileNotFoundError(
+            f"Cannot load {str(path)!r}: there is no such file. Check the path; pass a file "
+            "written by `viewer.save(path)`, or a run folder written by a `Recorder`."
+        )
     return _read_archive(p, path)
 
 

@@ -30,6 +30,7 @@ go through `tf.io.gfile` when TensorFlow is installed, so any filesystem TensorF
 from __future__ import annotations
 
 import datetime
+import errno
 import io
 import json
 import os
@@ -45,7 +46,16 @@ from ..core.history import History
 from ..core.sink import Store
 from ..core.step import Step
 from . import npz
-from .files import RUN_FORMAT, RUN_VERSION, atomic_write, fs, join, read_bytes
+from .files import (
+    RUN_FORMAT,
+    RUN_VERSION,
+    atomic_write,
+    fs,
+    is_fs_error,
+    join,
+    os_error,
+    read_bytes,
+)
 
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"
@@ -187,8 +197,15 @@ class RunWriter(Store):
         self, logdir: str, manifest: Mapping[str, Any], probe: Any, budget_bytes: int
     ) -> None:
         self.logdir = str(logdir)
-        fs().makedirs(self.logdir)
-        self._lock = _acquire_lock(self.logdir)
+        try:
+            fs().makedirs(self.logdir)
+            if not fs().isdir(self.logdir):
+                raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
+            self._lock = _acquire_lock(self.logdir)
+        except BaseException as exc:
+            if is_fs_error(exc):
+                raise os_error(exc, self.logdir, "create the run folder") from exc
+            raise
         try:
             steps_dir = join(self.logdir, STEPS)
             if fs().exists(join(self.logdir, MANIFEST)) and any(

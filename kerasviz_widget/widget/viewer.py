@@ -29,6 +29,7 @@ from ..core.settings import (
 )
 from ..core.step import label
 from ..io import npz, protocol
+from ..io.files import check_path
 from .canvas import Canvas
 from .figures import TIMELINE_LEGEND, figures
 from .frontend import FrontEnd
@@ -344,6 +345,7 @@ class TensorViewer(ipywidgets.VBox):
         [0, 1, 2]
         """
         Settings.check(budget_mb=budget_mb, who="TensorViewer.load")
+        path = check_path(path)
         if RunFolder.holds_run(path):
             return cls._of(RunFolder(str(path), budget_mb))
         return cls._of(HistoryFile(path))
