@@ -267,23 +267,24 @@ def fail_send(viewer: Any, exc: Callable[[], BaseException]) -> None:
 def full_disk(monkeypatch: Any, *, match: str = ".tmp-") -> Iterator[list[str]]:
     """Writes to files whose name contains `match` fail with ENOSPC after the file is created.
 
-    Patches `tf.io.gfile.GFile` (the filesystem a Recorder writes through) and `open`-based
-    writers alike, so a step file's temporary copy exists on disk when the error comes.
+    Patches both filesystems the package's one atomic writer (`io.files`) writes through:
+    `tf.io.gfile.GFile` (URLs such as `gs://`) and Python's `open` (local paths), so a step
+    file's temporary copy exists on disk, one byte long, when the error comes.
     """
     from tensorflow.io import gfile
 
+    files = importlib.import_module("kerasviz_widget.io.files")
     created: list[str] = []
-    original = gfile.GFile
 
     class Full:
-        def __init__(self, path: str, mode: str = "r") -> None:
-            self._inner = original(path, mode)
+        def __init__(self, inner: Any, path: str, mode: str) -> None:
+            self._inner = inner
             self._path = str(path)
-            self._fail = "w" in mode and match in self._path
+            self._fail = any(m in mode for m in "wxa") and match in self._path
 
         def write(self, data: Any) -> Any:
             if self._fail:
-                self._inner.write(b"\0" if isinstance(data, bytes) else "\0")
+                self._inner.write(b"\0" if isinstance(data, (bytes, memoryview)) else "\0")
                 self._inner.flush()
                 created.append(self._path)
                 raise OSError(errno.ENOSPC, "No space left on device (INJECTED)", self._path)
@@ -298,7 +299,16 @@ def full_disk(monkeypatch: Any, *, match: str = ".tmp-") -> Iterator[list[str]]:
         def __exit__(self, *exc: Any) -> None:
             self._inner.close()
 
-    monkeypatch.setattr(gfile, "GFile", Full)
+    original_gfile, original_open = gfile.GFile, open
+    monkeypatch.setattr(
+        gfile, "GFile", lambda path, mode="r": Full(original_gfile(path, mode), path, mode)
+    )
+    monkeypatch.setattr(
+        files,
+        "open",
+        lambda path, mode="r", *a, **k: Full(original_open(path, mode, *a, **k), path, mode),
+        raising=False,
+    )
     yield created
 
 

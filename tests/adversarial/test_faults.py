@@ -286,3 +286,22 @@ def test_a_run_folder_removed_under_the_recorder_is_warned_once(tmp_path, refere
     assert len(history.history["loss"]) == EPOCHS
     support.assert_same_weights(support.weights(model), reference)
     assert len(warned) == 1 and "steps" in warned[0], warned
+
+
+def test_a_failed_write_through_gfile_leaves_no_temporary_file(monkeypatch):
+    """The other branch of the one atomic writer: a URL (here TensorFlow's in-memory `ram://`
+    filesystem, as `gs://` would be) is written through `tf.io.gfile`."""
+    from tensorflow.io import gfile
+
+    from kerasviz_widget.io.files import atomic_write
+
+    folder = f"ram://kerasviz-full-{time.time_ns()}"
+    gfile.makedirs(folder)
+    with (
+        support.full_disk(monkeypatch, match="step-") as created,
+        pytest.raises(OSError, match="No space left on device") as info,
+    ):
+        atomic_write(f"{folder}/step-00000001.npz", b"x" * 100)
+    assert created, "the fault was not injected"
+    assert f"{folder}/step-00000001.npz" in str(info.value)
+    assert gfile.listdir(folder) == []
