@@ -164,6 +164,17 @@ class History(Store):
         """Layer ids recorded at a step."""
         return self._records[self.resolve(epoch)].table.layers
 
+    def ever_recorded(self, layer: Any) -> bool:
+        """Whether any step recorded `layer` (steps of one model share their layer tuple)."""
+        seen: set[int] = set()
+        for record in self._records.values():
+            layers = record.table.layers
+            if id(layers) not in seen:
+                seen.add(id(layers))
+                if layer in layers:
+                    return True
+        return False
+
     def resolve(self, epoch: float) -> float:
         """The stored key of an epoch label; `-1` means the latest step.
 

@@ -420,5 +420,7 @@ class TensorViewer(ipywidgets.VBox):
         return viewer
 
     def _check_layer(self, layer: str) -> None:
-        if layer not in self.layers:
+        """Refuse a layer id that is neither watched now nor recorded at any step (a layer
+        removed from the model since is still answered at the steps that recorded it)."""
+        if layer not in self.layers and not self._history.ever_recorded(layer):
             raise unknown_layer_error(layer, self.layers)
