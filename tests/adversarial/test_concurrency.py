@@ -99,3 +99,73 @@ def test_reads_during_fit_and_follow_never_fail(tmp_path, short_switch_interval)
     assert [e for e in viewer.epochs if float(e).is_integer()] == list(range(EPOCHS + 1))
     assert follower.epochs == recorder.epochs
     assert follower.epochs[-1] == EPOCHS
+
+
+@pytest.mark.timeout(60)
+def test_history_reads_race_with_thinning_and_replacement(short_switch_interval):
+    """The `History` alone, hammered: one thread adds steps under a budget that keeps the full
+    arrays of about three, and records every label again and again (a replaced step); two read
+    every step meanwhile. Statistics, summaries, steps and snapshots always answer; `values`
+    answers or raises `KeyError` (thinned away); nothing else is ever raised."""
+    import numpy as np
+
+    from kerasviz_widget.core.history import History
+    from kerasviz_widget.core.reduce import reduce_many
+    from kerasviz_widget.core.step import Step
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "a": rng.random((4, 256), dtype=np.float32),
+        "b": rng.random((4, 8), dtype=np.float32),
+    }
+    labels = list(range(12))
+    steps = [
+        Step(
+            epoch=e,
+            snapshots=reduce_many(arrays, epoch=e, batch=None, bins=8, max_values=64),
+            arrays=dict(arrays),
+        )
+        for e in labels
+    ]
+    history = History(3 * 4 * (256 + 8) * 4 + 12 * 2048)
+    for step in steps:
+        history.add(step)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def write() -> None:
+        while not stop.is_set():
+            for step in steps:
+                history.add(step)
+
+    def read(seed: int) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            try:
+                epoch = rng.choice(labels)
+                layer = rng.choice(["a", "b"])
+                history.stats(layer, epoch)
+                history.summary(epoch)
+                history.step(epoch)
+                history.snapshot(layer, epoch)
+                assert history.epochs == labels
+                with contextlib.suppress(KeyError):  # thinned away: an answer
+                    history.values(layer, epoch)
+                if rng.random() < 0.05:
+                    list(history.snapshots())
+            except Exception:  # noqa: BLE001 - every failure is collected and reported
+                errors.append(traceback.format_exc())
+                if len(errors) > 5:
+                    return
+
+    threads = [threading.Thread(target=write)] + [
+        threading.Thread(target=read, args=(seed,)) for seed in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    assert errors == [], f"{len(errors)} failed reads; the first:\n{errors[0]}"
