@@ -124,6 +124,9 @@ class History(Store):
 
     Args:
         budget_bytes: Most bytes to hold, `> 0`.
+        values_only: Charge only the full-precision arrays against the budget, and thin only
+            them: the ledger of a run folder, which keeps every step's statistics, histograms
+            and display arrays on disk whatever the budget. Defaults to `False`.
 
     Raises:
         ValueError: If `budget_bytes <= 0`.
@@ -134,12 +137,14 @@ class History(Store):
     >>> thinned = history.add(Step(epoch=0, snapshots=snapshots, arrays=arrays))
     """
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, *, values_only: bool = False) -> None:
         if not budget_bytes > 0:
             raise ValueError(
                 f"History received budget_bytes={budget_bytes!r}; it must be a number of bytes > 0."
             )
         self.budget_bytes = int(budget_bytes)
+        self.values_only = values_only
+        self._values_bytes = 0
         self._lock = threading.RLock()
         self._records: dict[float, _Record] = {}
         self._keys: list[float] = []  # ascending
@@ -173,7 +178,10 @@ class History(Store):
     @property
     @_locked
     def charged_bytes(self) -> int:
-        """The bytes counted against the budget: `nbytes` plus the Python-object estimate."""
+        """The bytes counted against the budget: `nbytes` plus the Python-object estimate (with
+        `values_only`: the bytes of the full arrays kept)."""
+        if self.values_only:
+            return self._values_bytes
         return (
             self.nbytes
             + STEP_OVERHEAD_BYTES * len(self._keys)
@@ -363,6 +371,7 @@ class History(Store):
         if record.arrays is not None:
             bisect.insort(self._with_values, key)
             self.nbytes += record.values_nbytes()
+            self._values_bytes += record.values_nbytes()
             self._n_arrays += len(record.arrays)
         return self._thin() if thin else []
 
@@ -379,6 +388,7 @@ class History(Store):
     def _drop_values(self, key: float, record: _Record | None = None) -> None:
         record = record or self._records[key]
         self.nbytes -= record.values_nbytes()
+        self._values_bytes -= record.values_nbytes()
         self._n_arrays -= len(record.arrays or ())
         record.arrays = None
         self._with_values.remove(key)
@@ -414,7 +424,9 @@ class History(Store):
                 self._drop_values(victim)
                 dropped.append(label(victim))
                 continue
-            victim = self._interior_victim(self._with_display, "display")
+            victim = None
+            if not self.values_only:
+                victim = self._interior_victim(self._with_display, "display")
             if victim is not None:
                 self._drop_display(victim)
                 continue
@@ -422,7 +434,7 @@ class History(Store):
                 victim = self._with_values[0]
                 self._drop_values(victim)
                 dropped.append(label(victim))
-            elif len(self._with_display) == 2:
+            elif len(self._with_display) == 2 and not self.values_only:
                 self._drop_display(self._with_display[0])
             else:
                 break  # only the always-kept data and the latest display remain

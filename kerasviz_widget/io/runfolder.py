@@ -241,10 +241,10 @@ class RunWriter(Store):
         except BaseException:
             _release_lock(self.logdir, self._lock["token"])
             raise
-        # The in-memory history's thinning rule, on the step's snapshots and on placeholders of
-        # its full arrays that take no memory: a zero-stride view has the `nbytes` of the array
-        # it stands for.
-        self._ledger = History(int(budget_bytes))
+        # The in-memory history's thinning rule, on placeholders of each step's full arrays that
+        # take no memory (a zero-stride view has the `nbytes` of the array it stands for). Only
+        # they count against the budget: the rest of a step stays on disk whatever the budget.
+        self._ledger = History(int(budget_bytes), values_only=True)
         self._files: dict[float, str] = {}
         self._next = 0
         self.closed = False
@@ -266,7 +266,10 @@ class RunWriter(Store):
             k: np.broadcast_to(np.zeros((), a.dtype), a.shape)
             for k, a in (step.arrays or {}).items()
         }
-        ledger = Step(step.epoch, step.batch, step.logs, step.snapshots, placeholders)
+        # Display arrays stay on disk whatever the budget: the ledger neither counts nor holds them.
+        ledger = Step(
+            step.epoch, step.batch, step.logs, step.snapshots, placeholders, has_display=False
+        )
         thinned = self._ledger.add(ledger)
         for label in thinned:
             self._strip(self._files[float(label)])
