@@ -35,6 +35,7 @@ Ids:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import weakref
@@ -510,16 +511,20 @@ def _check_budget(
     fits = int(budget_bytes // per_sample) if per_sample else n
     top = sorted(infos, key=lambda i: -_bytes_per_sample(i, arrays))[:3]
     largest = ", ".join(f"{i.id!r} {_bytes_per_sample(i, arrays) * n / 2**20:.1f} MB" for i in top)
-    advice = (
-        f"Use a smaller probe (at most {fits} samples fit, e.g. `probe=x_val[:{fits}]`), "
-        if fits >= 1
-        else "Watch fewer layers, "
-    )
+    if fits >= 1:
+        advice = (
+            f"Use a smaller probe (at most {fits} samples fit, e.g. `probe=x_val[:{fits}]`), "
+            "watch fewer layers with `layers=[...]`, or raise the budget (`budget_mb`)."
+        )
+    else:
+        advice = (
+            "Not even one sample fits: watch fewer layers with `layers=[...]`, or raise the "
+            "budget (`budget_mb`)."
+        )
     raise ValueError(
         f"The outputs of the {len(infos)} watched layers on this probe of {n} samples would take "
         f"{total / 2**20:.1f} MB, more than the memory budget of {budget_bytes / 2**20:.1f} MB. "
-        f"Largest: {largest}. {advice}watch fewer layers with `layers=[...]`, or raise the "
-        "budget (`budget_mb`)."
+        f"Largest: {largest}. {advice}"
     )
 
 
@@ -939,8 +944,45 @@ class Extractor:
         return run  # pragma: no cover - the package depends on TensorFlow
 
     def _check_budget(self, arrays: Sequence[np.ndarray]) -> None:
-        if self.budget_bytes is not None:
-            _check_budget(self.layers, arrays, self.budget_bytes)
+        """Refuse a probe whose outputs would exceed the budget. Unknown dimensions (an input of
+        unknown size) are taken from the function traced for this probe's shape, the one every
+        snapshot runs (built here once), so downsampling counts as it really happens."""
+        if self.budget_bytes is None:
+            return
+        infos = self.layers
+        if _is_tf() and any(
+            d is None
+            for info in infos
+            if info.strategy != STRATEGY_INPUT
+            for d in info.output_shape[1:]
+        ):
+            shapes = self._traced_shapes(arrays)
+            infos = [
+                dataclasses.replace(info, output_shape=shapes.get(info.id, info.output_shape))
+                for info in infos
+            ]
+        _check_budget(infos, arrays, self.budget_bytes)
+
+    def _function(self, arrays: Sequence[np.ndarray]) -> Any:
+        """The compiled function for the probe's signature, built on first use."""
+        sig = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+        fn = self._fns.get(sig)
+        if fn is None:
+            fn = self._fns[sig] = self._make_fn(arrays)
+        return fn
+
+    def _order(self) -> list[LayerInfo]:
+        """The computed outputs in the order the compiled function returns them."""
+        if self._capture_graph:
+            return self._capture + self._graph
+        return (self._graph if self._runner is not None else []) + self._capture
+
+    def _traced_shapes(self, arrays: Sequence[np.ndarray]) -> dict[str, tuple[int | None, ...]]:
+        """Output shapes of the computed layers as traced for the probe's input shapes."""
+        if not self._computed:
+            return {}
+        outputs = self._function(arrays).get_concrete_function().structured_outputs
+        return {info.id: tuple(out.shape) for info, out in zip(self._order(), outputs, strict=True)}
 
     # -- calling
 
@@ -959,15 +1001,8 @@ class Extractor:
         self._check_budget(arrays)
         out: dict[str, np.ndarray] = {}
         if self._computed:
-            sig = tuple((a.shape[1:], a.dtype.str) for a in arrays)
-            fn = self._fns.get(sig)
-            if fn is None:
-                fn = self._fns[sig] = self._make_fn(arrays)
-            values = fn(*arrays)
-            order = (self._graph if self._runner is not None else []) + self._capture
-            if self._capture_graph:
-                order = self._capture + self._graph
-            for info, value in zip(order, values, strict=True):
+            values = self._function(arrays)(*arrays)
+            for info, value in zip(self._order(), values, strict=True):
                 out[info.id] = np.asarray(value)
         for info in self.layers:
             if info.strategy == STRATEGY_INPUT:

@@ -175,3 +175,19 @@ def test_a_closed_and_deleted_viewer_lets_its_model_go():
     del viewer, model
     gc.collect()
     assert alive() is None, "the model is still referenced after the viewer was closed"
+
+
+@pytest.mark.timeout(120)
+def test_a_transfer_learning_base_of_unknown_input_size_is_not_refused():
+    """`MobileNetV2(include_top=False)` without `input_shape`, the usual transfer-learning base:
+    at 64 px its 2-sample outputs take a few MB, while taking every unknown size as 64 px (no
+    downsampling) estimates about 1 GB, past the default budget of 512 MB."""
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(include_top=False, weights=None)
+    assert base.input_shape == (None, None, None, 3)
+    probe = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    viewer = TensorViewer(base, probe)
+    last = viewer.layers[-1]
+    assert viewer.values(last, 0).shape == (2, 2, 2, 1280)
+    total = sum(viewer.values(layer, 0).nbytes for layer in viewer.layers)
+    assert total < 64 * 2**20
