@@ -12,8 +12,9 @@ Strategies, chosen per layer and shown in the catalog:
   including Sequential models built without an `Input`). All graph outputs come from one
   multi-output `keras.Model(model.inputs, outputs)`, built once and called as a compiled
   `tf.function` in inference mode (`training=False`).
-- `capture`: an output that the top-level graph cannot reach: the layers of a subclassed model, and
-  the inner layers of a model used as a layer (`encoder/conv2d`). They are recorded while one
+- `capture`: an output that the top-level graph cannot reach: the layers of a subclassed model, the
+  inner layers of a model used as a layer (`encoder/conv2d`), and the sublayers of a custom layer
+  (`transformer_block/att`). They are recorded while one
   ordinary `model(x, training=False)` call is *traced*; the call hooks exist only during that trace
   and are removed even when it raises, so the model is left exactly as it was and `fit` computes
   exactly what it would without a viewer.
@@ -29,8 +30,10 @@ Ids:
   `dense@1`, `dense@2`;
 - a layer with several outputs (`return_state=True`, a tuple output): `lstm:0`, `lstm:1`;
   combined with repeated calls: `dense@1:0`;
-- a layer inside a model used as a layer: `encoder/conv2d` (per call of the container:
-  `encoder@1/conv2d`).
+- a layer inside a model used as a layer, or inside a custom layer (one written outside Keras,
+  e.g. a `TransformerBlock` and its attention `att`): `encoder/conv2d`,
+  `transformer_block/att` (per call of the container: `encoder@1/conv2d`). Keras' own layers
+  are recorded whole (the inside of a `MultiHeadAttention` is not listed).
 """
 
 from __future__ import annotations
@@ -117,19 +120,34 @@ def _children(model: Any) -> list[Any]:
     return [layer for layer in model.layers if not _is_input_layer(layer)]
 
 
+def _is_custom(layer: Any) -> bool:
+    """A layer written outside Keras itself (a user's `TransformerBlock`, a keras-hub block)."""
+    return not type(layer).__module__.startswith("keras.")
+
+
+def _sublayers(layer: Any) -> list[Any]:
+    """The layers whose calls are recorded inside `layer`: a model's layers, and the tracked
+    sublayers of a custom layer (Keras' own layers are recorded whole)."""
+    if isinstance(layer, keras.Model):
+        return _children(layer)
+    if _is_custom(layer):
+        return [sub for sub in getattr(layer, "_layers", []) if isinstance(sub, keras.layers.Layer)]
+    return []
+
+
 def _tree(model: Any) -> list[Any]:
-    """Every layer whose calls are recorded: the model's sublayers, recursing into nested models."""
+    """Every layer whose calls are recorded: the model's sublayers, recursing into nested models
+    and into custom layers (`transformer_block/att`)."""
     seen: dict[int, Any] = {}
 
-    def walk(m: Any) -> None:
-        for layer in _children(m):
+    def walk(layers: list[Any]) -> None:
+        for layer in layers:
             if id(layer) in seen:
                 continue
             seen[id(layer)] = layer
-            if isinstance(layer, keras.Model):
-                walk(layer)
+            walk(_sublayers(layer))
 
-    walk(model)
+    walk(_children(model))
     return list(seen.values())
 
 
@@ -714,7 +732,7 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
                         output_index=index,
                     )
                 )
-        if not any(isinstance(info.layer, keras.Model) for info in graph):
+        if not any(_sublayers(info.layer) for info in graph):
             return _probe_ids_apart(infos + graph)
     calls = _trace_calls(model, spec, arrays)
     captured: dict[str, list[LayerInfo]] = {}
