@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -1013,36 +1012,55 @@ class Extractor:
         Returns:
             `{id: array}`; an `input` entry is the probe itself.
         """
+        return self.outputs(probe, self.ids)
+
+    def refresh(self) -> None:
+        """Rebuild if the model's structure changed since the last build."""
         if _structure_key(self.model) != self._key:
             self._build()
+
+    def outputs(self, probe: Any, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Outputs of the watched layers `ids` on `probe`, as NumPy arrays, in that order.
+
+        The one compiled function computes every watched output; only those asked for are
+        converted to NumPy.
+        """
+        self.refresh()
         arrays = _normalize(self.model, self._spec, probe)
         self._check_budget(arrays)
+        wanted = set(ids)
         out: dict[str, np.ndarray] = {}
-        if self._computed:
+        if self._computed and any(i.id in wanted for i in self._computed):
             values = self._function(arrays)(*arrays)
             for info, value in zip(self._order(), values, strict=True):
-                out[info.id] = np.asarray(value)
+                if info.id in wanted:
+                    out[info.id] = np.asarray(value)
         for info in self.layers:
             if info.strategy == STRATEGY_INPUT:
                 out[info.id] = arrays[info.input_index]
-        return {lid: out[lid] for lid in self.ids}
+        return {lid: out[lid] for lid in ids}
 
 
 # ----------------------------------------------------------------------------- layer_output
 
-_CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-_CACHE_SIZE = 16
+_CACHE_ATTR = "_kerasviz_layer_output"
+"""The attribute of a model that holds `layer_output`'s extractor of it."""
 
 
-def _cached(model: Any, x: Any) -> dict[str, Any]:
-    """Per-model cache of `layer_output`: the catalog and up to 16 one-layer extractors."""
-    key = _structure_key(model)
-    entry = _CACHE.get(model)
-    if entry is None or entry["key"] != key:
+def _cached(model: Any, x: Any) -> Extractor:
+    """`layer_output`'s one extractor of every layer of `model`, built on first use.
+
+    It is kept on the model itself (set past Keras' attribute tracking), so it lives exactly as
+    long as the model: a module-level map, even a weak-keyed one, would keep every model alive
+    through the extractor it maps to, which holds the model.
+    """
+    extractor = model.__dict__.get(_CACHE_ATTR)
+    if extractor is None:
         probe = x if _model_input_spec(model) is None else None
-        entry = {"key": key, "catalog": catalog(model, probe=probe), "extractors": OrderedDict()}
-        _CACHE[model] = entry
-    return entry
+        extractor = Extractor(model, probe=probe)
+        object.__setattr__(model, _CACHE_ATTR, extractor)
+    extractor.refresh()
+    return extractor
 
 
 def _history(tensor: Any) -> Any:
@@ -1124,9 +1142,9 @@ def layer_output(model: Any, layer: Any, x: Any) -> np.ndarray:
 
     This is the answer to "how do I turn a `KerasTensor` into a NumPy array?": a `KerasTensor`
     (`layer.output`) is symbolic and holds no values, so it must be evaluated on inputs. The
-    evaluation runs in inference mode (`training=False`) through a compiled extractor that is
-    cached per model and layer, so calling this in a callback every epoch costs one pruned forward
-    pass and never grows memory. It works inside a callback during `fit` (pass `self.model`).
+    evaluation runs in inference mode (`training=False`) through one compiled extractor of every
+    layer, built on the first call and cached on the model (it goes with the model), so a later
+    call, for any layer, costs one forward pass and no tracing, and never grows memory. It works inside a callback during `fit` (pass `self.model`).
 
     Args:
         model: A built Keras 3 model.
@@ -1152,16 +1170,8 @@ def layer_output(model: Any, layer: Any, x: Any) -> np.ndarray:
     check_batch_type(x, "`x`")
     spec = _resolve_spec(model, x)
     arrays = _normalize(model, spec, x)
-    entry = _cached(model, x)
-    info = _resolve_layer(model, layer, entry["catalog"])
+    extractor = _cached(model, x)
+    info = _resolve_layer(model, layer, extractor.catalog)
     if info.strategy == STRATEGY_INPUT:
         return arrays[info.input_index]
-    extractors: OrderedDict[str, Extractor] = entry["extractors"]
-    extractor = extractors.get(info.id)
-    if extractor is None:
-        probe = x if _model_input_spec(model) is None else None
-        extractor = extractors[info.id] = Extractor(model, [info.id], probe=probe)
-        while len(extractors) > _CACHE_SIZE:
-            extractors.popitem(last=False)
-    extractors.move_to_end(info.id)
-    return extractor(arrays if len(arrays) > 1 else arrays[0])[info.id]
+    return extractor.outputs(arrays if len(arrays) > 1 else arrays[0], [info.id])[info.id]

@@ -191,3 +191,32 @@ def test_a_transfer_learning_base_of_unknown_input_size_is_not_refused():
     assert viewer.values(last, 0).shape == (2, 2, 2, 1280)
     total = sum(viewer.values(layer, 0).nbytes for layer in viewer.layers)
     assert total < 64 * 2**20
+
+
+# ----------------------------------------------------------------------------- layer_output
+
+
+@pytest.mark.timeout(60)
+def test_layer_output_traces_once_per_model_and_lets_the_model_go(monkeypatch):
+    from kerasviz_widget import layer_output
+    from kerasviz_widget.core import extract
+
+    traced: list[int] = []
+    original = extract.Extractor._make_fn
+
+    def make_fn(self, arrays):
+        traced.append(1)
+        return original(self, arrays)
+
+    monkeypatch.setattr(extract.Extractor, "_make_fn", make_fn)
+    model = support.tiny(seed=3)
+    x, _ = support.tiny_data()
+    out = layer_output(model, "out", x[:4])
+    np.testing.assert_allclose(out, model.predict(x[:4], verbose=0), rtol=1e-5, atol=1e-6)
+    assert layer_output(model, "dense", x[:4]).shape == (4, 3)
+    assert layer_output(model, model.get_layer("out").output, x[:2]).shape == (2, 1)
+    assert len(traced) == 1, "a call for another layer traced a new function"
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None, "layer_output's cache keeps the model alive"
