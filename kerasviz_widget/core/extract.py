@@ -1012,6 +1012,7 @@ class Extractor:
         Returns:
             `{id: array}`; an `input` entry is the probe itself.
         """
+        self.refresh()  # the watched ids may change with the structure
         return self.outputs(probe, self.ids)
 
     def refresh(self) -> None:
