@@ -2,14 +2,18 @@
 
 Draws a 512x512 map and a 64-channel 28x28 montage with the front-end's heatmap code
 (`js/src/heatmap.js`: colour LUT into `ImageData`), and updates bqplot's `HeatMap` and
-`GridHeatMap` with the same values, side by side in one JupyterLab page. Prints a table and
-writes `build/bench-render.json`.
+`GridHeatMap` with the same values, side by side in one JupyterLab page. Also redraws the
+overview (`js/src/overview.js`) of 250 layers x 500 steps, without and with findings marked.
+Prints a table and writes `build/bench-render.json`.
 
-Run: `python bench/render.py` (needs Node for esbuild, JupyterLab and Chromium; about a minute).
+Run: `python bench/render.py` (needs Node for esbuild, JupyterLab and Chromium; a few minutes),
+or `python bench/render.py --cases overview` for some cases only (`map512`, `montage64`,
+`overview`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import subprocess
@@ -70,7 +74,7 @@ def bundle(out: pathlib.Path) -> pathlib.Path:
     return target
 
 
-def main() -> dict:
+def main(cases: list[str] | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,29 +92,58 @@ def main() -> dict:
                 run_all(page)
                 wait_for_text(page, "KV_READY")
                 page.wait_for_function("() => typeof window.__kvbench === 'function'")
-                result = page.evaluate("r => window.__kvbench(r)", REPS)
+                result = page.evaluate("([r, c]) => window.__kvbench(r, c)", [REPS, cases])
                 result["user_agent"] = page.evaluate("() => navigator.userAgent")
                 browser.close()
     return result
 
 
 def report(result: dict) -> str:
-    lines = [
-        "| case | size | ours (ms, median) | bqplot HeatMap (ms) | bqplot GridHeatMap (ms) |",
-        "|---|---|---|---|---|",
-    ]
+    lines = []
+    if "map512" in result or "montage64" in result:
+        lines += [
+            "| case | size | ours (ms, median) | bqplot HeatMap (ms) | bqplot GridHeatMap (ms) |",
+            "|---|---|---|---|---|",
+        ]
     for key, title in [("map512", "512×512 map"), ("montage64", "64-channel 28×28 montage")]:
+        if key not in result:
+            continue
         r = result[key]
         grid = f"{r['GridHeatMap']['median']:.1f}" if "GridHeatMap" in r else "— (not run)"
         lines.append(
             f"| {title} | {r['width']}×{r['height']} px | {r['ours']['median']:.2f} "
             f"(max {r['ours']['max']:.2f}) | {r['HeatMap']['median']:.1f} | {grid} |"
         )
+    if "overview" in result:
+        o = result["overview"]
+        lines += [
+            f"Overview, {o['rows']} layers × {o['cols']} steps on {o['width']}×{o['height']} px, "
+            f"median of {o['cells']['reps']} redraws:",
+            "",
+            "| overview redraw | call (ms, median) | to pixels (ms, median) | target |",
+            "|---|---|---|---|",
+        ]
+        for key, title in [
+            ("cells", "cells only"),
+            ("cells+marks", f"cells + {o['marks']:,} marks"),
+        ]:
+            r = o[key]
+            lines.append(
+                f"| {title} | {r['call']['median']:.2f} (max {r['call']['max']:.2f}) | "
+                f"{r['pixels']['median']:.2f} (max {r['pixels']['max']:.2f}) | ≤ 16 ms |"
+            )
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    res = main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=["map512", "montage64", "overview"],
+        help="cases to run (default: all)",
+    )
+    res = main(parser.parse_args().cases)
     out = ROOT / "build" / "bench-render.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -3,6 +3,7 @@
 
 import { viewOf, drawHeatmap } from "../js/src/heatmap.js";
 import { lut, chooseScale } from "../js/src/colormap.js";
+import { drawOverview, overviewScale, ROW_MARKER } from "../js/src/overview.js";
 
 function randomData(n, seed) {
   const out = new Float32Array(n);
@@ -25,7 +26,75 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-async function run(heat, grid, root, reps) {
+// The overview of 250 layers x 500 steps on a 800 x 500 grid (1.6 x 2 px cells), redrawn from
+// four value arrays in turn: the cells alone, and with 5% of the cells marked as findings. "call"
+// is the time drawOverview takes; "to pixels" adds a 1-pixel getImageData, which makes Chromium
+// rasterise what was drawn before it returns.
+async function overview(root, reps) {
+  const frame = () => new Promise((r) => requestAnimationFrame(r));
+  const rows = 250;
+  const cols = 500;
+  const canvas = root.appendChild(document.createElement("canvas"));
+  canvas.width = 800 + ROW_MARKER + 1;
+  canvas.height = 500;
+  const source = document.createElement("canvas");
+  const datas = [0, 1, 2, 3].map((k) => randomData(rows * cols, k + 11));
+  const kinds = ["nan", "dead", "saturated", "constant", "exploding"];
+  const marks = [];
+  let s = 7;
+  for (let i = 0; i < rows * cols; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    if (s / 2 ** 32 < 0.05) {
+      marks.push({
+        row: Math.floor(i / cols),
+        col: i % cols,
+        kind: kinds[s % kinds.length],
+      });
+    }
+  }
+  const { table, lo, hi } = overviewScale(datas[0]);
+  const ctx = canvas.getContext("2d", { willReadFrequently: false });
+  const result = {
+    rows,
+    cols,
+    width: canvas.width,
+    height: canvas.height,
+    marks: marks.length,
+  };
+  for (const [name, withMarks] of [
+    ["cells", false],
+    ["cells+marks", true],
+  ]) {
+    const call = [];
+    const pixels = [];
+    for (let r = 0; r < reps; r++) {
+      const options = {
+        table,
+        lo,
+        hi,
+        marks: withMarks ? marks : [],
+        selected: { row: r, col: r },
+      };
+      await frame();
+      let t0 = performance.now();
+      drawOverview(canvas, source, { values: datas[r % 4], rows, cols }, options);
+      call.push(performance.now() - t0);
+      await frame();
+      t0 = performance.now();
+      drawOverview(canvas, source, { values: datas[(r + 1) % 4], rows, cols }, options);
+      ctx.getImageData(0, 0, 1, 1);
+      pixels.push(performance.now() - t0);
+    }
+    result[name] = {
+      call: { median: median(call), max: Math.max(...call) },
+      pixels: { median: median(pixels), max: Math.max(...pixels) },
+      reps,
+    };
+  }
+  return result;
+}
+
+async function run(heat, grid, root, reps, only = ["map512", "montage64", "overview"]) {
   const frame = () => new Promise((r) => requestAnimationFrame(r));
   const canvas = root.appendChild(document.createElement("canvas"));
   canvas.style.width = "256px";
@@ -33,10 +102,15 @@ async function run(heat, grid, root, reps) {
   const montageCanvas = root.appendChild(document.createElement("canvas"));
   const cases = {
     map512: { display: { shape: [512, 512], layout: "ND" }, opts: {} },
-    montage64: { display: { shape: [1, 28, 28, 64], layout: "NHWC" }, opts: { montage: true } },
+    montage64: {
+      display: { shape: [1, 28, 28, 64], layout: "NHWC" },
+      opts: { montage: true },
+    },
   };
   const result = {};
+  if (only.includes("overview")) result.overview = await overview(root, reps);
   for (const [name, { display, opts }] of Object.entries(cases)) {
+    if (!only.includes(name)) continue;
     const n = display.shape.reduce((a, b) => a * b, 1);
     const datas = [0, 1, 2, 3].map((k) => randomData(n, k + 1));
     const view = viewOf(display, opts);
@@ -95,7 +169,7 @@ export default {
   async render({ model, el, host }) {
     const heat = await host.getModel(model.get("heat"));
     const grid = await host.getModel(model.get("grid"));
-    window.__kvbench = (reps) => run(heat, grid, el, reps);
+    window.__kvbench = (reps, cases) => run(heat, grid, el, reps, cases || undefined);
     el.dataset.ready = "1";
     el.classList.add("kv-bench");
   },

@@ -16,6 +16,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import keras
+
 from .core.callback import MAX_OVERHEAD, RecordingCallback, check_every_n_batches
 from .core.extract import Extractor, check_probe, probe_info
 from .core.session import RecordingSession
@@ -35,9 +37,16 @@ def is_chief(model: Any = None) -> tuple[bool, str | None]:
     """Whether this process should write, and its task name under a multi-worker cluster.
 
     Under `MultiWorkerMirroredStrategy` only the chief writes (the task `chief`, or `worker` 0 when
-    the cluster has no `chief`), as Keras' own checkpoint callbacks do. Any other strategy, and no
+    the cluster has no `chief`), as Keras' own checkpoint callbacks do. On JAX with several
+    processes (`keras.distribution.initialize`), only process 0 writes. Any other strategy, and no
     strategy, writes.
     """
+    if not os.environ.get("TF_CONFIG") and keras.backend.backend() == "jax":
+        import jax
+
+        if jax.process_count() > 1:
+            index = jax.process_index()
+            return index == 0, f"process:{index}"
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = config.get("task") or {}
     cluster = config.get("cluster") or {}

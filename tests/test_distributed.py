@@ -11,8 +11,15 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from kerasviz_widget import TensorViewer
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="tf.distribute works only on the TensorFlow backend "
+    "(tests/backends/test_jax_data_parallel.py covers JAX)",
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

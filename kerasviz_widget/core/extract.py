@@ -10,8 +10,10 @@ Strategies, chosen per layer and shown in the catalog:
   `input:probe` (`input:NAME:probe` likewise).
 - `graph`: the output of a node of the model's own graph (Sequential and Functional models,
   including Sequential models built without an `Input`). All graph outputs come from one
-  multi-output `keras.Model(model.inputs, outputs)`, built once and called as a compiled
-  `tf.function` in inference mode (`training=False`).
+  multi-output `keras.Model(model.inputs, outputs)`, built once and called compiled in inference
+  mode (`training=False`): a `tf.function` on TensorFlow, a `jax.jit` stateless call (the variable
+  values are arguments, so training never leaves it stale) on JAX, eagerly without gradients on
+  PyTorch.
 - `capture`: an output that the top-level graph cannot reach: the layers of a subclassed model, the
   inner layers of a model used as a layer (`encoder/conv2d`), and the sublayers of a custom layer
   (`transformer_block/att`). They are recorded while one
@@ -20,8 +22,12 @@ Strategies, chosen per layer and shown in the catalog:
   exactly what it would without a viewer.
 
 When both kinds are watched, one traced function runs the graph model once and records the capture
-outputs inside that same pass. The traced function is compiled once per probe signature (the batch
-size is free) and reused, so snapshots never add traced functions or memory.
+outputs inside that same pass. The traced function is compiled once per probe signature and reused,
+so snapshots never add traced functions or memory. On TensorFlow the batch size is free; XLA on JAX
+compiles one program per probe shape (a viewer's probe has one).
+
+The catalog of a subclassed or nested model is found by one symbolic call of the model (Keras'
+own shape inference on the current backend), so listing layers computes no values.
 
 Ids:
 
@@ -49,6 +55,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from .health import activation_bounds
+
 INPUT_ID = "input"
 """Id of the probe input in the catalog (`input:NAME` for each input of a multi-input model)."""
 
@@ -73,6 +81,8 @@ class LayerInfo:
         params: Parameter count of the layer (for a nested model: all its parameters).
         strategy: `"input"`, `"graph"` or `"capture"`.
         tensor: For `graph` outputs, the symbolic `KerasTensor` of the model graph.
+        bounds: `(lo, hi)`, the output range of the layer's bounded activation, or `None`; set
+            from the layer by `health.activation_bounds`.
     """
 
     id: str
@@ -86,6 +96,11 @@ class LayerInfo:
     call_id: str = field(default="", repr=False, compare=False)
     output_index: int | None = field(default=None, repr=False, compare=False)
     input_index: int | None = field(default=None, repr=False, compare=False)
+    bounds: tuple[float, float] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.bounds is None:
+            self.bounds = activation_bounds(self.layer, self.output_index)
 
     def to_json(self) -> dict[str, Any]:
         """The catalog entry as the front-end receives it."""
@@ -95,6 +110,7 @@ class LayerInfo:
             "output_shape": list(self.output_shape),
             "params": self.params,
             "strategy": self.strategy,
+            "bounds": None if self.bounds is None else list(self.bounds),
         }
 
 
@@ -181,7 +197,8 @@ def _params(op: Any) -> int:
 
 
 def _shape(tensor: Any) -> tuple[int | None, ...]:
-    return tuple(None if d is None else int(d) for d in tensor.shape)
+    # A dimension that is not a number (None, or a symbolic size while tracing) is unknown.
+    return tuple(int(d) if isinstance(d, (int, np.integer)) else None for d in tensor.shape)
 
 
 def _dtype_name(tensor: Any) -> str:
@@ -230,8 +247,8 @@ class _InputSpec:
         return list(flat)
 
     def pack_runner(self, flat: Sequence[Any]) -> Any:
-        """Inputs for the extractor's multi-output model, built on the flat `model.inputs`."""
-        return flat[0] if len(flat) == 1 else list(flat)
+        """Inputs for the extractor's multi-output model, built on the list `model.inputs`."""
+        return list(flat)
 
 
 def _model_input_spec(model: Any) -> _InputSpec | None:
@@ -245,7 +262,8 @@ def _model_input_spec(model: Any) -> _InputSpec | None:
             kind = "dict"
         else:
             names = [t.name for t in tensors]
-            kind = "single" if len(tensors) == 1 else "list"
+            # `keras.Model([inp], out)` expects a list even of one input.
+            kind = "list" if isinstance(struct, (list, tuple)) else "single"
         return _InputSpec(
             names=names,
             shapes=[_shape(t) for t in tensors],
@@ -615,20 +633,18 @@ def _output_ids(call_id: str, outputs: list[Any]) -> list[tuple[str, int | None]
     return [(f"{call_id}:{i}", i) for i in range(len(outputs))]
 
 
-def _is_tf() -> bool:
-    return keras.backend.backend() == "tensorflow"
+def _backend() -> str:
+    return keras.backend.backend()
 
 
-def _tensor_specs(spec: _InputSpec, arrays: Sequence[np.ndarray] | None = None) -> list[Any]:
-    import tensorflow as tf
-
-    specs = []
+def _symbolic_inputs(spec: _InputSpec, arrays: Sequence[np.ndarray] | None) -> list[Any]:
+    """One `KerasTensor` per model input, batch free (and shaped like `arrays` when given)."""
+    tensors = []
     for i, (shape, dtype) in enumerate(zip(spec.shapes, spec.dtypes, strict=True)):
         if arrays is not None:
-            shape = (None, *arrays[i].shape[1:])
-            dtype = arrays[i].dtype.name
-        specs.append(tf.TensorSpec(shape=(None, *shape[1:]), dtype=dtype))
-    return specs
+            shape, dtype = arrays[i].shape, arrays[i].dtype.name
+        tensors.append(keras.KerasTensor((None, *shape[1:]), dtype=dtype))
+    return tensors
 
 
 def _trace_calls(
@@ -636,32 +652,38 @@ def _trace_calls(
 ) -> OrderedDict[str, tuple[Any, str, list[tuple[int | None, ...]], list[str]]]:
     """Trace one `model(x, training=False)` call symbolically; record each layer call.
 
+    The call runs under Keras' own shape inference for the current backend (a scratch graph on
+    TensorFlow, `jax.eval_shape` with a symbolic batch on JAX, the `meta` device on PyTorch), so
+    no values are computed and the batch size stays unknown.
+
     Returns `{call_id: (layer, parent_id, output_shapes, output_dtypes)}` in execution order.
     """
-    tree_layers = _tree(model)
-    found: OrderedDict[str, Any] = OrderedDict()
+    from keras.src.backend import compute_output_spec
 
-    def run(*xs: Any) -> Any:
+    tree_layers = _tree(model)
+    calls: OrderedDict[str, tuple[Any, str, int]] = OrderedDict()
+
+    def run(*xs: Any) -> list[Any]:
+        # PyTorch's shape inference may run this twice (two fills of the unknown sizes).
+        calls.clear()
+        flat_outputs: list[Any] = []
         with _Recorder(tree_layers) as rec:
             model(spec.pack(list(xs)), training=False)
         for cid, (layer, parent, outputs) in rec.calls.items():
             flat = _flatten(outputs)
-            found[cid] = (
-                layer,
-                parent,
-                [_shape(t) for t in flat],
-                [_dtype_name(t) for t in flat],
-            )
-        return 0
+            calls[cid] = (layer, parent, len(flat))
+            flat_outputs.extend(flat)
+        return flat_outputs
 
-    if _is_tf():
-        import tensorflow as tf
-
-        tf.function(run, autograph=False).get_concrete_function(*_tensor_specs(spec, arrays))
-    else:  # pragma: no cover - the package depends on TensorFlow
-        if arrays is None:
-            raise ValueError("A probe is needed to list the layers on this backend.")
-        run(*arrays)
+    specs = compute_output_spec(run, *_symbolic_inputs(spec, arrays))
+    found: OrderedDict[str, tuple[Any, str, list[tuple[int | None, ...]], list[str]]] = (
+        OrderedDict()
+    )
+    start = 0
+    for cid, (layer, parent, n) in calls.items():
+        outs = specs[start : start + n]
+        start += n
+        found[cid] = (layer, parent, [_shape(t) for t in outs], [_dtype_name(t) for t in outs])
     return found
 
 
@@ -784,6 +806,113 @@ def unknown_layer_error(layer: object, available: Sequence[str]) -> ValueError:
         f"Unknown layer {layer!r}.{hint} Available layers: {', '.join(available)}. "
         "Pass one of these ids (see `viewer.layers`)."
     )
+
+
+# ----------------------------------------------------------------------------- compiling
+
+
+class _Compiled:
+    """One extraction function, compiled for the current backend; `traces` counts its traces."""
+
+    def __init__(self, call: Callable[..., list[Any]], traces: Callable[[], int]) -> None:
+        self._call = call
+        self._traces = traces
+
+    @property
+    def traces(self) -> int:
+        return self._traces()
+
+    def __call__(self, *arrays: np.ndarray) -> list[Any]:
+        return self._call(*arrays)
+
+
+def _compile(
+    run: Callable[..., list[Any]], model: Any, spec: _InputSpec, arrays: Sequence[np.ndarray]
+) -> _Compiled:
+    """`run` compiled for the current backend, in inference mode, reading the current weights.
+
+    - TensorFlow: a `tf.function` with a batch-free input signature, traced now (with the capture
+      hooks) and never again.
+    - JAX: a `jax.jit` of a stateless call: the model's variable values are arguments of the
+      compiled function (as in Keras' own `predict`), so it always reads the current weights,
+      also under a `keras.distribution` layout. During `fit` the trainer holds the weights;
+      they are synced back to the model first.
+    - PyTorch (and any other backend): eager, without gradient tracking.
+    """
+    backend = _backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec(t.shape, dtype=t.dtype) for t in _symbolic_inputs(spec, arrays)]
+        function = tf.function(run, input_signature=signature, autograph=False)
+        function.get_concrete_function()  # trace now, with the hooks, once
+        return _Compiled(function, function.experimental_get_tracing_count)
+    if backend == "jax":
+        import jax
+
+        variables = list(model.variables)
+        count = [0]
+
+        def stateless(values: list[Any], *xs: Any) -> list[Any]:
+            count[0] += 1  # runs only while tracing
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return run(*xs)
+
+        jitted = jax.jit(stateless)
+
+        def call_jax(*xs: np.ndarray) -> list[Any]:
+            sync = getattr(model, "jax_state_sync", None)
+            if sync is not None:
+                sync()  # inside `fit`, the trainer's current weights
+            return jitted([v.value for v in variables], *_distribute(xs))
+
+        return _Compiled(call_jax, lambda: count[0])
+    if backend == "torch":
+        import torch
+
+        def call_torch(*xs: np.ndarray) -> list[Any]:
+            with torch.no_grad():
+                return run(*[keras.ops.convert_to_tensor(x) for x in xs])
+
+        return _Compiled(call_torch, lambda: 1)
+    return _Compiled(run, lambda: 1)  # pragma: no cover - NumPy backend: plain calls
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    """A backend tensor as a NumPy array on the host."""
+    if _backend() == "torch":
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+            if value.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own
+                return keras.ops.convert_to_numpy(value)
+            return value.numpy()
+    return keras.ops.convert_to_numpy(value)
+
+
+def _distribute(arrays: Sequence[np.ndarray]) -> list[Any]:
+    """The probe laid out like a training batch under a `keras.distribution` (JAX).
+
+    With no distribution set, or a batch that the data-parallel axis does not divide, the arrays
+    are passed as they are and the compiled function places them.
+    """
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return list(arrays)
+    out = []
+    for x in arrays:
+        layout = distribution.get_data_layout(x.shape)
+        mesh = getattr(layout, "device_mesh", None)
+        axis = (getattr(layout, "axes", None) or (None,))[0]
+        ways = 1
+        if mesh is not None and axis is not None:
+            ways = int(mesh.shape[mesh.axis_names.index(axis)])
+        if ways > 1 and x.shape[0] % ways == 0:
+            out.append(keras.distribution.distribute_tensor(x, layout))
+        else:
+            out.append(x)
+    return out
 
 
 # ----------------------------------------------------------------------------- the extractor
@@ -910,12 +1039,12 @@ class Extractor:
 
     @property
     def trace_count(self) -> int:
-        """How many times the compiled functions of this extractor were traced."""
-        return sum(
-            f.experimental_get_tracing_count()
-            for f in self._fns.values()
-            if hasattr(f, "experimental_get_tracing_count")
-        )
+        """How many times the compiled functions of this extractor were traced.
+
+        On TensorFlow one trace serves every batch size; XLA on JAX traces once per probe shape;
+        PyTorch runs eagerly and counts one per probe signature.
+        """
+        return sum(f.traces for f in self._fns.values())
 
     def _make_fn(self, arrays: Sequence[np.ndarray]) -> Any:
         spec = self._spec
@@ -950,15 +1079,7 @@ class Extractor:
                 values.extend(outs[:graph_n])
             return values
 
-        if _is_tf():
-            import tensorflow as tf
-
-            compiled = tf.function(
-                run, input_signature=_tensor_specs(spec, arrays), autograph=False
-            )
-            compiled.get_concrete_function()  # trace now, with the hooks, once
-            return compiled
-        return run  # pragma: no cover - the package depends on TensorFlow
+        return _compile(run, model, spec, arrays)
 
     def _check_budget(self, arrays: Sequence[np.ndarray]) -> None:
         """Refuse a probe whose outputs would exceed the budget. Unknown dimensions (an input of
@@ -967,7 +1088,7 @@ class Extractor:
         if self.budget_bytes is None:
             return
         infos = self.layers
-        if _is_tf() and any(
+        if _backend() == "tensorflow" and any(
             d is None
             for info in infos
             if info.strategy != STRATEGY_INPUT
@@ -998,7 +1119,8 @@ class Extractor:
         """Output shapes of the computed layers as traced for the probe's input shapes."""
         if not self._computed:
             return {}
-        outputs = self._function(arrays).get_concrete_function().structured_outputs
+        function = self._function(arrays)._call  # the tf.function (TensorFlow only)
+        outputs = function.get_concrete_function().structured_outputs
         return {info.id: tuple(out.shape) for info, out in zip(self._order(), outputs, strict=True)}
 
     # -- calling
@@ -1035,7 +1157,7 @@ class Extractor:
             values = self._function(arrays)(*arrays)
             for info, value in zip(self._order(), values, strict=True):
                 if info.id in wanted:
-                    out[info.id] = np.asarray(value)
+                    out[info.id] = _to_numpy(value)
         for info in self.layers:
             if info.strategy == STRATEGY_INPUT:
                 out[info.id] = arrays[info.input_index]

@@ -54,7 +54,28 @@ POOL_GROUPS: dict[str, tuple[tuple[int, ...], ...]] = {
     "NDHWC": ((1, 2, 3), (4,), (0,)),
 }
 
-STAT_KEYS = ("min", "max", "mean", "std", "zero_fraction", "nan_count", "inf_count")
+STAT_KEYS = (
+    "min",
+    "max",
+    "mean",
+    "std",
+    "zero_fraction",
+    "nan_count",
+    "inf_count",
+    "mean_abs",
+    "dead_fraction",
+    "constant",
+    "saturated_fraction",
+)
+"""The statistics of one layer output at one step, in the order of a stored row
+(`step.StatsTable`). Only ever appended to: a row stored with fewer columns (an older file) reads
+its missing statistics as `None`. See `compute_stats` for each definition."""
+
+COUNT_KEYS = ("nan_count", "inf_count")
+"""The statistics that are counts (`int`); every other one is a `float` or `None`."""
+
+SATURATION_MARGIN = 0.01
+"""A value is saturated within this fraction of the output range `hi - lo` from either bound."""
 
 
 @dataclass
@@ -93,20 +114,41 @@ class Snapshot:
 # ------------------------------------------------------------------------------ reference
 
 
-def compute_stats(array: np.ndarray) -> dict[str, Any]:
-    """Exact statistics over all values of `array`.
+def compute_stats(array: np.ndarray, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Exact statistics over all values of `array` (the reference; `reduce_many` agrees with it).
 
-    `min`, `max`, `mean` and `std` are over the finite values, accumulated in float64 (`None`
-    when there are none); `zero_fraction` is over all values (0.0 for an empty array); NaN and
-    infinities are counted.
+    - `min`, `max`, `mean`, `std`: over the finite values, accumulated in float64; `None` when
+      there are none.
+    - `zero_fraction`: values equal to 0, over all values; 0.0 for an empty array.
+    - `nan_count`, `inf_count`: the number of NaN and of infinite (either sign) values.
+    - `mean_abs`: the mean of `|x|` over the finite values, in float64; `None` when there are
+      none.
+    - `dead_fraction`: the units are the entries of the last axis; a unit is dead when it is
+      exactly 0 (`-0.0` included) at every probe sample and position, that is
+      `all(x[..., j] == 0)`; a NaN or infinity is not 0. The fraction of dead units. `None` for a
+      rank below 2 (there is no unit axis apart from the batch) and for an empty array.
+    - `constant`: 1.0 when every probe sample's output equals the first sample's, position by
+      position, else 0.0. NaN equals NaN at the same position (NaN against a number differs), so
+      `all((x[i] == x[0]) | (isnan(x[i]) & isnan(x[0])))` over samples `i >= 1`. `None` for a
+      rank-0 output, a probe of fewer than 2 samples, and an empty array.
+    - `saturated_fraction`: with `bounds = (lo, hi)` of a bounded activation, the fraction of all
+      values within `SATURATION_MARGIN` (1%) of the range from a bound:
+      `count(x <= lo + 0.01 * (hi - lo) or x >= hi - 0.01 * (hi - lo)) / size`, compared in
+      float64. NaN never counts; a value beyond a bound (an infinity included) does. `None`
+      without `bounds`, and for an empty array.
 
     Args:
-        array: A layer output, any shape.
+        array: A layer output, any shape, batch first.
+        bounds: `(lo, hi)`, the output range of the layer's activation, or `None` when it is not
+            bounded (see `core.health.activation_bounds`). Defaults to `None`.
 
     Returns:
-        A dict with keys `shape` (tuple), `min`, `max`, `mean`, `std`, `zero_fraction`,
-        `nan_count` and `inf_count`.
+        A dict with keys `shape` (tuple) and every key of `STAT_KEYS`.
+
+    Raises:
+        ValueError: If `bounds` is not a pair of finite numbers `lo < hi`.
     """
+    edges = saturation_edges(bounds)
     a = np.asarray(array)
     finite_mask = np.isfinite(a)
     finite = a[finite_mask].astype(np.float64, copy=False)
@@ -122,13 +164,54 @@ def compute_stats(array: np.ndarray) -> dict[str, Any]:
         "zero_fraction": float(np.count_nonzero(a == 0) / size) if size else 0.0,
         "nan_count": nan_count,
         "inf_count": inf_count,
+        "mean_abs": None,
+        "dead_fraction": None,
+        "constant": None,
+        "saturated_fraction": None,
     }
     if finite.size:
         stats["min"] = float(finite.min())
         stats["max"] = float(finite.max())
         stats["mean"] = float(finite.mean())
         stats["std"] = float(finite.std())
+        stats["mean_abs"] = float(np.abs(finite).mean())
+    if size and a.ndim >= 2:
+        dead = np.all(a.reshape(-1, a.shape[-1]) == 0, axis=0)
+        stats["dead_fraction"] = float(dead.mean())
+    if size and a.ndim >= 1 and a.shape[0] >= 2:
+        same = a == a[0]
+        if nan_count:
+            same |= np.isnan(a) & np.isnan(a[0])
+        stats["constant"] = 1.0 if bool(same.all()) else 0.0
+    if size and edges is not None:
+        x = a.astype(np.float64, copy=False)
+        near = (x <= edges[0]) | (x >= edges[1])
+        stats["saturated_fraction"] = float(np.count_nonzero(near) / size)
     return stats
+
+
+def saturation_edges(bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The saturation thresholds `(lo + m, hi - m)`, `m = SATURATION_MARGIN * (hi - lo)`.
+
+    Raises:
+        ValueError: If `bounds` is not `None` nor a pair of finite numbers `lo < hi`.
+    """
+    if bounds is None:
+        return None
+    try:
+        if isinstance(bounds, (str, bytes)):
+            raise TypeError
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(
+            f"Received bounds={bounds!r}; they must be `None` or a pair `(lo, hi)` of finite "
+            "numbers with lo < hi (the output range of a bounded activation, e.g. `(0, 1)` for "
+            "a sigmoid)."
+        )
+    margin = SATURATION_MARGIN * (hi - lo)
+    return lo + margin, hi - margin
 
 
 def histogram_range(lo: float, hi: float) -> tuple[float, float]:
@@ -373,6 +456,7 @@ def reduce_array(
     batch: int | None = None,
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
+    bounds: tuple[float, float] | None = None,
 ) -> Snapshot:
     """Reduce one layer output to the `Snapshot` the front-end draws (reference path).
 
@@ -383,6 +467,8 @@ def reduce_array(
         batch: Batch index inside the epoch. Defaults to `None` (an epoch end).
         bins: Histogram bins. Defaults to `64`.
         max_values: Most values of the display array. Defaults to `262_144`.
+        bounds: Output range of the layer's activation, for `saturated_fraction`; see
+            `compute_stats`. Defaults to `None` (not bounded).
 
     Returns:
         The `Snapshot`.
@@ -393,7 +479,7 @@ def reduce_array(
         layer=layer,
         epoch=epoch,
         batch=batch,
-        stats=compute_stats(array),
+        stats=compute_stats(array, bounds),
         hist_lo=lo,
         hist_hi=hi,
         counts=counts,
@@ -419,16 +505,19 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _fast_stats_histogram(
-    array: np.ndarray, bins: int
+    array: np.ndarray, bins: int, bounds: tuple[float, float] | None = None
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
     """Statistics and histogram in cache-sized chunks, agreeing with the reference.
 
     One native pass gives min, max and the zero count (and tells whether any value is not finite);
     then one chunked pass over the values, converted to float64 a chunk at a time, accumulates the
-    mean and the sum of squared deviations (Chan's pairwise merge) and the histogram counts: a bin
-    index estimated by one multiply, corrected against the bin edges exactly as `np.histogram`
-    corrects its own, and counted with `np.bincount`.
+    mean and the sum of squared deviations (Chan's pairwise merge), the sum of `|x|`, the
+    saturated count (with `bounds`) and the histogram counts: a bin index estimated by one
+    multiply, corrected against the bin edges exactly as `np.histogram` corrects its own, and
+    counted with `np.bincount`. `dead_fraction` and `constant` see `_dead_fraction` and
+    `_constant`.
     """
+    edges_sat = saturation_edges(bounds)
     a = np.asarray(array)
     shape = tuple(int(d) for d in a.shape)
     flat = a.reshape(-1)
@@ -442,20 +531,32 @@ def _fast_stats_histogram(
         "zero_fraction": 0.0,
         "nan_count": 0,
         "inf_count": 0,
+        "mean_abs": None,
+        "dead_fraction": None,
+        "constant": None,
+        "saturated_fraction": None,
     }
     counts = np.zeros(bins, dtype=np.int64)
     if size == 0:
         return stats, 0.0, 1.0, counts.astype(np.uint32)
-    stats["zero_fraction"] = float((size - np.count_nonzero(flat)) / size)
+    zeros = size - np.count_nonzero(flat)
+    stats["zero_fraction"] = float(zeros / size)
     mn, mx = flat.min(), flat.max()
     finite = flat
-    if not (np.isfinite(mn) and np.isfinite(mx)):
+    all_finite = bool(np.isfinite(mn) and np.isfinite(mx))
+    if not all_finite:
         finite = flat[np.isfinite(flat)]
         nan_count = int(np.count_nonzero(np.isnan(flat)))
         stats["nan_count"] = nan_count
         stats["inf_count"] = int(size - finite.size - nan_count)
-        if finite.size == 0:
-            return stats, 0.0, 1.0, counts.astype(np.uint32)
+    stats["dead_fraction"] = _dead_fraction(a, zeros, all_finite and mn >= 0, all_finite)
+    stats["constant"] = _constant(a, stats["nan_count"] > 0)
+    saturated = stats["inf_count"]  # infinities lie beyond a bound
+    if finite.size == 0:
+        if edges_sat is not None:
+            stats["saturated_fraction"] = float(saturated / size)
+        return stats, 0.0, 1.0, counts.astype(np.uint32)
+    if not all_finite:
         mn, mx = finite.min(), finite.max()
     lo, hi = histogram_range(float(mn), float(mx))
     edges = np.linspace(lo, hi, bins + 1)
@@ -470,6 +571,7 @@ def _fast_stats_histogram(
     m2 = np.empty(chunk, dtype=bool)
     n_total = 0
     total = 0.0
+    abs_total = 0.0
     mean = 0.0
     m2_total = 0.0
     for start in range(0, finite.size, chunk):
@@ -490,6 +592,13 @@ def _fast_stats_histogram(
         mean += delta * k / n_new
         m2_total += chunk_m2 + delta * delta * n_total * k / n_new
         n_total = n_new
+        np.absolute(x, out=e)
+        abs_total += float(e.sum())
+        if edges_sat is not None:
+            np.less_equal(x, edges_sat[0], out=m1)
+            np.greater_equal(x, edges_sat[1], out=m2)
+            np.logical_or(m1, m2, out=m1)
+            saturated += int(np.count_nonzero(m1))
         # Histogram: bin indices with the same edge corrections as np.histogram.
         np.subtract(x, lo, out=d)
         np.multiply(d, scale, out=d)  # an estimate within one bin; the corrections make it exact
@@ -509,18 +618,84 @@ def _fast_stats_histogram(
     stats["max"] = float(mx)
     stats["mean"] = total / n_total
     stats["std"] = math.sqrt(max(m2_total, 0.0) / n_total)
+    stats["mean_abs"] = abs_total / n_total
+    if edges_sat is not None:
+        stats["saturated_fraction"] = float(saturated / size)
     return stats, lo, hi, counts.astype(np.uint32)
 
 
+_WIDE = 4096  # values per row when a reduction over rows is folded onto wide rows
+
+
+def _column_extreme(a2: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+    """`ufunc.reduce(a2, axis=0)` of a C-contiguous `(M, D)` array, fast for a small `D`.
+
+    Reducing over rows of a few columns is slow in NumPy, so whole groups of `k` rows are reduced
+    as rows of `k * D` values, then folded.
+    """
+    m, dim = a2.shape
+    k = max(1, min(m, _WIDE // dim))
+    head = (m // k) * k
+    out = ufunc.reduce(a2[:head].reshape(-1, k * dim), axis=0).reshape(k, dim)
+    out = ufunc.reduce(out, axis=0)
+    if head < m:
+        out = ufunc(out, ufunc.reduce(a2[head:], axis=0))
+    return out
+
+
+def _dead_fraction(a: np.ndarray, zeros: int, nonnegative: bool, all_finite: bool) -> float | None:
+    """`dead_fraction` (see `compute_stats`) of a C-contiguous array with `zeros` zero values.
+
+    A unit is all zeros when its column's max and min are both 0 (a NaN makes the max NaN, an
+    infinity the max or min infinite). Fewer zeros than rows leave no dead unit; with no negative
+    value and nothing non-finite, the max alone decides.
+    """
+    if a.ndim < 2 or a.size == 0:
+        return None
+    dim = a.shape[-1]
+    a2 = a.reshape(-1, dim)
+    if zeros < a2.shape[0]:
+        return 0.0
+    if a.dtype == np.bool_:
+        return float(np.count_nonzero(~_column_extreme(a2, np.logical_or)) / dim)
+    dead = _column_extreme(a2, np.maximum) == 0
+    if not (nonnegative and all_finite):
+        dead &= _column_extreme(a2, np.minimum) == 0
+    return float(np.count_nonzero(dead) / dim)
+
+
+def _constant(a: np.ndarray, has_nan: bool) -> float | None:
+    """`constant` (see `compute_stats`): each sample against the first, stopping at a difference."""
+    if a.ndim == 0 or a.shape[0] < 2 or a.size == 0:
+        return None
+    first = a[0]
+    for i in range(1, a.shape[0]):
+        sample = a[i]
+        if np.array_equal(sample, first):
+            continue
+        if has_nan and np.array_equal(sample, first, equal_nan=True):
+            continue
+        return 0.0
+    return 1.0
+
+
 def _reduce_one(
-    layer: str, array: np.ndarray, epoch: float, batch: int | None, bins: int, max_values: int
+    layer: str,
+    array: np.ndarray,
+    epoch: float,
+    batch: int | None,
+    bins: int,
+    max_values: int,
+    bounds: tuple[float, float] | None = None,
 ) -> Snapshot:
     a = np.asarray(array)
     if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
-        return reduce_array(layer, a, epoch=epoch, batch=batch, bins=bins, max_values=max_values)
+        return reduce_array(
+            layer, a, epoch=epoch, batch=batch, bins=bins, max_values=max_values, bounds=bounds
+        )
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
-    stats, lo, hi, counts = _fast_stats_histogram(a, bins)
+    stats, lo, hi, counts = _fast_stats_histogram(a, bins, bounds)
     needs_clip = stats["inf_count"] > 0 or (
         stats["min"] is not None and (stats["min"] < -FLOAT16_MAX or stats["max"] > FLOAT16_MAX)
     )
@@ -545,13 +720,16 @@ def reduce_many(
     batch: int | None = None,
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
+    bounds: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> dict[str, Snapshot]:
     """Reduce the outputs of every layer of one step, fast; the widget's path during training.
 
     Each layer is reduced in cache-sized chunks (one native pass for min, max and the zero count,
-    one chunked pass for the moments and the histogram), and the layers are reduced in parallel
-    on a thread pool (NumPy releases the GIL in its loops). The results agree with `reduce_array`:
-    the same histogram counts, statistics to float64 rounding, the same display array.
+    one chunked pass for the moments, `|x|`, the saturated count and the histogram; the dead-unit
+    check only when a layer has at least as many zeros as rows, and the constant check stops at
+    the first sample that differs), and the layers are reduced in parallel on a thread pool
+    (NumPy releases the GIL in its loops). The results agree with `reduce_array`: the same
+    histogram counts, statistics to float64 rounding, the same display array.
 
     Args:
         arrays: Layer id to layer output, batch first.
@@ -559,18 +737,33 @@ def reduce_many(
         batch: Batch index inside the epoch. Defaults to `None` (an epoch end).
         bins: Histogram bins. Defaults to `64`.
         max_values: Most values of each display array. Defaults to `262_144`.
+        bounds: Layer id to the output range of its activation (the catalog's `bounds`), for
+            `saturated_fraction`; a layer not in it is not bounded. Defaults to `None` (none is).
 
     Returns:
         Layer id to `Snapshot`, in the order of `arrays`.
     """
+    bounds = bounds or {}
     items = list(arrays.items())
     total = sum(int(np.size(a)) for _, a in items)
     if len(items) < 2 or total < _PARALLEL_MIN_VALUES:
-        return {lid: _reduce_one(lid, a, epoch, batch, bins, max_values) for lid, a in items}
+        return {
+            lid: _reduce_one(lid, a, epoch, batch, bins, max_values, bounds.get(lid))
+            for lid, a in items
+        }
     # Largest first, so the pool ends evenly.
     order = sorted(range(len(items)), key=lambda i: -int(np.size(items[i][1])))
     futures = {
-        i: _executor().submit(_reduce_one, items[i][0], items[i][1], epoch, batch, bins, max_values)
+        i: _executor().submit(
+            _reduce_one,
+            items[i][0],
+            items[i][1],
+            epoch,
+            batch,
+            bins,
+            max_values,
+            bounds.get(items[i][0]),
+        )
         for i in order
     }
     return {items[i][0]: futures[i].result() for i in range(len(items))}

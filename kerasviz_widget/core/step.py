@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .reduce import STAT_KEYS, Snapshot
+from .reduce import COUNT_KEYS, STAT_KEYS, Snapshot
 
 
 def label(epoch: float) -> float | int:
@@ -74,11 +74,14 @@ class StatsTable:
 
     | array    | dtype   | shape    | content                                                    |
     |----------|---------|----------|------------------------------------------------------------|
-    | `stats`  | float64 | `(L, 7)` | `STAT_KEYS`; min..std NaN if no value is finite            |
+    | `stats`  | float64 | `(L, K)` | `STAT_KEYS` in order; NaN where a statistic is `None`      |
     | `ranges` | float64 | `(L, 2)` | lo, hi of the histogram                                    |
     | `counts` | uint32  | `(L, B)` | histogram counts                                           |
 
-    with `layers`, `shapes` and `layouts` (one entry per row) beside them.
+    with `layers`, `shapes` and `layouts` (one entry per row) beside them. A statistic is never
+    NaN when defined, so NaN reads back as `None`. `STAT_KEYS` is only appended to: a `stats`
+    array of fewer columns (a file written before the later statistics existed; the first
+    version had 7) reads the missing ones as `None`, and columns past `STAT_KEYS` are ignored.
 
     Raises:
         ValueError: If the arrays do not have one row per layer.
@@ -98,8 +101,13 @@ class StatsTable:
         n = len(layers)
         if len(shapes) != n or len(layouts) != n:
             raise ValueError("the layers, shapes and layouts of a step differ in number")
-        if stats.shape != (n, len(STAT_KEYS)) or ranges.shape != (n, 2) or counts.shape[0] != n:
+        if stats.ndim != 2 or stats.shape[0] != n or ranges.shape != (n, 2) or counts.shape[0] != n:
             raise ValueError(f"the statistics do not match the step's {n} layers")
+        k = len(STAT_KEYS)
+        if stats.shape[1] != k:  # an older (or newer) file: missing statistics are NaN, so None
+            stats = np.concatenate(
+                [stats[:, :k], np.full((n, max(0, k - stats.shape[1])), np.nan)], 1
+            )
         self.layers = tuple(str(lid) for lid in layers)
         self.shapes = tuple(tuple(int(d) for d in s) for s in shapes)
         self.layouts = tuple(str(x) for x in layouts)
@@ -115,7 +123,9 @@ class StatsTable:
         ranges = np.zeros((n, 2), dtype=np.float64)
         counts = np.zeros((n, snaps[0].counts.size if snaps else 0), dtype=np.uint32)
         for i, s in enumerate(snaps):
-            stats[i] = [math.nan if s.stats[k] is None else float(s.stats[k]) for k in STAT_KEYS]
+            stats[i] = [
+                math.nan if s.stats.get(k) is None else float(s.stats[k]) for k in STAT_KEYS
+            ]
             ranges[i] = (s.hist_lo, s.hist_hi)
             counts[i] = s.counts
         return cls(
@@ -129,16 +139,9 @@ class StatsTable:
 
     def stats_of(self, i: int) -> dict[str, Any]:
         """The statistics of row `i`, as `compute_stats` gives them."""
-        row = self.stats[i]
         out: dict[str, Any] = {"shape": self.shapes[i]}
-        has_finite = not math.isnan(row[0])
-        for k, v in zip(STAT_KEYS, row, strict=True):
-            if k in ("nan_count", "inf_count"):
-                out[k] = int(v)
-            elif k == "zero_fraction":
-                out[k] = float(v)
-            else:
-                out[k] = float(v) if has_finite else None
+        for k, v in zip(STAT_KEYS, self.stats[i].tolist(), strict=True):
+            out[k] = None if math.isnan(v) else int(v) if k in COUNT_KEYS else v
         return out
 
     def snapshot(

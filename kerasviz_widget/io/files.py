@@ -3,9 +3,9 @@
 Every file kerasviz_widget writes (a `.npz` history, the files of a run folder, a standalone HTML
 page) goes through `atomic_write`: the content goes to a temporary name in the same folder, which
 is then renamed over the destination, so a reader never sees half a file and a process killed at
-any moment leaves the old file or the new one. Paths go through `tf.io.gfile` when TensorFlow is
-installed (imported on first use), so any filesystem TensorFlow opens works (`gs://`, ...);
-local paths are written with Python's own files, flushed to disk before the rename.
+any moment leaves the old file or the new one. Local paths are plain files (flushed
+to disk before the rename) and never import TensorFlow; a URL (`gs://...`) goes through
+`tf.io.gfile`, imported on first use, so any filesystem TensorFlow opens works.
 """
 
 from __future__ import annotations
@@ -70,18 +70,62 @@ class _LocalFS:
         return open(path, mode)  # noqa: SIM115 - returned to a `with`
 
 
-_FS: Any = None
+def is_url(path: str) -> bool:
+    """Whether `path` names a remote filesystem (`gs://...`, `s3://...`), not a local file."""
+    scheme, sep, _ = str(path).partition("://")
+    return bool(sep) and scheme.isidentifier() and scheme != "file"
+
+
+def _gfile(path: str) -> Any:
+    try:
+        from tensorflow.io import gfile
+    except ImportError:
+        raise ImportError(
+            f"The path {path!r} is not a local path; reading and writing it needs TensorFlow's "
+            "filesystems (`tf.io.gfile`), and TensorFlow is not installed. Install TensorFlow "
+            "(`pip install tensorflow`), or use a local path."
+        ) from None
+    return gfile
+
+
+class _Files:
+    """The subset of `tf.io.gfile` used here: local paths as plain files, URLs through TF.
+
+    Every method dispatches on its path, so local files never import TensorFlow.
+    """
+
+    _local = _LocalFS()
+
+    def _for(self, path: str) -> Any:
+        return _gfile(path) if is_url(path) else self._local
+
+    def exists(self, path: str) -> bool:
+        return self._for(path).exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return self._for(path).isdir(path)
+
+    def makedirs(self, path: str) -> None:
+        self._for(path).makedirs(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return list(self._for(path).listdir(path))
+
+    def remove(self, path: str) -> None:
+        self._for(path).remove(path)
+
+    def rename(self, src: str, dst: str, overwrite: bool = False) -> None:
+        self._for(dst).rename(src, dst, overwrite=overwrite)
+
+    def GFile(self, path: str, mode: str = "r") -> Any:  # noqa: N802 - mirrors tf.io.gfile
+        return self._for(path).GFile(path, mode)
+
+
+_FS = _Files()
 
 
 def fs() -> Any:
-    """`tf.io.gfile` if TensorFlow is importable, else the local filesystem."""
-    global _FS
-    if _FS is None:
-        try:
-            from tensorflow.io import gfile
-        except ImportError:  # pragma: no cover - TensorFlow is a dependency today
-            gfile = _LocalFS()
-        _FS = gfile
+    """The filesystem: plain files for local paths, `tf.io.gfile` for URLs (`gs://...`)."""
     return _FS
 
 
@@ -201,7 +245,7 @@ def _atomic_write(path: str, content: bytes | Callable[[IO[bytes]], None]) -> No
     folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
     tmp_name = f"{TMP_MARK}{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp = join(folder, tmp_name) if folder else tmp_name
-    if "://" in path:
+    if is_url(path):
         if callable(content):
             import io
 

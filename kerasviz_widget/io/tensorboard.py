@@ -30,6 +30,14 @@ class TensorBoardSink(Sink):
     """
 
     def __init__(self, logdir: str, bins: int, model: Any) -> None:
+        try:
+            import tensorflow  # noqa: F401 - `tf.summary` writes the histograms
+        except ImportError:
+            raise ImportError(
+                "`tensorboard=True` writes the activation histograms with `tf.summary`, and "
+                "TensorFlow is not installed. Install TensorFlow (`pip install tensorflow`), or "
+                "pass `tensorboard=False` (the run folder itself needs no TensorFlow)."
+            ) from None
         self.logdir = logdir
         self.bins = int(bins)
         self.model = model

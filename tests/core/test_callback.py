@@ -16,6 +16,12 @@ from kerasviz_widget import TensorViewer
 from kerasviz_widget.core.callback import RecordingCallback
 from tests.conftest import small_cnn
 
+TF_ONLY = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="tf.GradientTape and tf.distribute work only on the TensorFlow backend "
+    "(tests/backends covers the other backends)",
+)
+
 
 def capture(viewer: TensorViewer) -> list[dict]:
     """Record the content of every message the viewer sends from now on."""
@@ -225,7 +231,7 @@ def test_works_with_validation_data_class_weight_and_other_callbacks(cnn, data, 
 
 
 def test_works_with_a_tf_data_dataset(cnn, data):
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow", reason="tf.data is part of TensorFlow")
 
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
@@ -237,7 +243,7 @@ def test_works_with_a_tf_data_dataset(cnn, data):
 
 
 def test_dataset_of_unknown_length_gets_per_batch_steps_after_its_first_epoch(cnn, data):
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow", reason="tf.data is part of TensorFlow")
 
     x, y = data
     viewer = TensorViewer(cnn, x[:8])
@@ -265,6 +271,7 @@ def test_works_with_a_mixed_float16_policy(data):
     np.testing.assert_allclose(viewer.values("conv2d", 1), expected, rtol=1e-2, atol=1e-3)
 
 
+@TF_ONLY
 def test_custom_training_loop_records_with_snapshot(cnn, data):
     import tensorflow as tf
 
@@ -321,6 +328,7 @@ print("EPOCHS", [e for e in viewer.epochs if float(e).is_integer()])
 """
 
 
+@TF_ONLY
 def test_works_with_mirrored_strategy_on_two_logical_cpus():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))

@@ -32,6 +32,11 @@ def _seed():
     keras.utils.set_random_seed(0)
 
 
+def _np(tensor):
+    """A backend tensor (an eager layer call's output) as NumPy, on every backend."""
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def _x(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
@@ -153,9 +158,9 @@ def test_nested_sequential_inner_layers_are_watchable():
         "encoder/d2": "capture",
         "head": "graph",
     }
-    d1 = np.asarray(encoder.get_layer("d1")(x))
+    d1 = _np(encoder.get_layer("d1")(x))
     np.testing.assert_allclose(arrays["encoder/d1"], d1, rtol=RTOL, atol=ATOL)
-    d2 = np.asarray(encoder.get_layer("d2")(d1))
+    d2 = _np(encoder.get_layer("d2")(d1))
     np.testing.assert_allclose(arrays["encoder/d2"], d2, rtol=RTOL, atol=ATOL)
     _assert_graph_layers_match(model, x, arrays)
 
@@ -167,8 +172,8 @@ def test_nested_functional_inside_sequential_and_inner_only_watch():
     model = keras.Sequential([keras.Input((4,)), layers.Dense(4, name="pre"), inner])
     x = _x(3, 4)
     arrays = Extractor(model, ["block/core"])(x)
-    pre = np.asarray(model.get_layer("pre")(x))
-    expected = np.asarray(inner.get_layer("core")(pre))
+    pre = _np(model.get_layer("pre")(x))
+    expected = _np(inner.get_layer("core")(pre))
     assert list(arrays) == ["block/core"]
     np.testing.assert_allclose(arrays["block/core"], expected, rtol=RTOL, atol=ATOL)
 
@@ -200,13 +205,13 @@ def test_subclassed_model_with_control_flow_matches_manual_calls():
     arrays = extractor(x)
     assert extractor.ids == ["input", "stem", "block0", "block1", "head"]
     assert {i.strategy for i in extractor.layers[1:]} == {"capture"}
-    h = np.asarray(model.stem(x))
+    h = _np(model.stem(x))
     np.testing.assert_allclose(arrays["stem"], h, rtol=RTOL, atol=ATOL)
     for block in model.blocks:
-        out = np.asarray(block(h))
+        out = _np(block(h))
         np.testing.assert_allclose(arrays[block.name], out, rtol=RTOL, atol=ATOL)
         h = h + out
-    np.testing.assert_allclose(arrays["head"], np.asarray(model.head(h)), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(arrays["head"], _np(model.head(h)), rtol=RTOL, atol=ATOL)
 
 
 def test_shared_layer_called_twice_lists_each_call():
@@ -236,9 +241,9 @@ def test_shared_layer_in_subclassed_model():
     x = _x(2, 3)
     model(x)
     arrays = Extractor(model)(x)
-    first = np.asarray(model.d(x))
+    first = _np(model.d(x))
     assert list(arrays) == ["input", "d", "d@1"]
-    np.testing.assert_allclose(arrays["d@1"], np.asarray(model.d(first)), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(arrays["d@1"], _np(model.d(first)), rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("cell", [layers.LSTM, layers.GRU, layers.SimpleRNN])
@@ -329,6 +334,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 6],
             "params": 0,
             "strategy": "input",
+            "bounds": None,
         },
         {
             "id": "dense",
@@ -336,6 +342,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 4],
             "params": 6 * 4 + 4,
             "strategy": "graph",
+            "bounds": None,
         },
         {
             "id": "act",
@@ -343,6 +350,7 @@ def test_catalog_reports_class_shape_params_and_strategy():
             "output_shape": [None, 4],
             "params": 0,
             "strategy": "graph",
+            "bounds": None,
         },
     ]
 
@@ -377,14 +385,14 @@ def test_capture_leaves_model_unchanged_when_the_call_raises():
 
     model = Wrapped()
     x = _x(2, 3)
-    before = np.asarray(model(x))
+    before = _np(model(x))
     model.boom.armed = True
     with pytest.raises(RuntimeError, match="boom"):
         Extractor(model, probe=x)
     assert "call" not in vars(model.d)
     assert "call" not in vars(model.boom)
     model.boom.armed = False
-    np.testing.assert_array_equal(np.asarray(model(x)), before)
+    np.testing.assert_array_equal(_np(model(x)), before)
 
 
 def test_capture_leaves_no_hooks_after_success():
@@ -446,12 +454,14 @@ def test_200_snapshots_keep_traces_and_memory_constant():
     assert _rss_bytes() - rss < 32 * 2**20  # stated bound: 32 MB over 200 snapshots
 
 
-def test_batch_size_change_does_not_retrace():
+def test_batch_size_change_reuses_the_compiled_function():
     model = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
     extractor = Extractor(model)
     extractor(_x(4, 3))
     extractor(_x(9, 3))
-    assert extractor.trace_count == 1
+    extractor(_x(4, 3))
+    # One trace serves every batch size on TensorFlow; XLA on JAX compiles once per probe shape.
+    assert extractor.trace_count == (2 if keras.backend.backend() == "jax" else 1)
 
 
 def test_extractor_rebuilds_when_the_model_structure_changes():
@@ -512,7 +522,7 @@ def test_layer_output_takes_a_path_id_of_a_nested_model():
     inp = keras.Input((4,))
     model = keras.Model(inp, layers.Dense(1)(encoder(inp)))
     x = _x(2, 4)
-    expected = np.asarray(encoder.get_layer("d")(x))
+    expected = _np(encoder.get_layer("d")(x))
     np.testing.assert_allclose(layer_output(model, "enc/d", x), expected, rtol=RTOL, atol=ATOL)
     by_tensor = layer_output(model, encoder.get_layer("d").output, x)
     np.testing.assert_allclose(by_tensor, expected, rtol=RTOL, atol=ATOL)

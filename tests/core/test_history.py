@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget.core.history import ARRAY_OVERHEAD_BYTES, STEP_OVERHEAD_BYTES, History
-from kerasviz_widget.core.reduce import reduce_array
+from kerasviz_widget.core.reduce import STAT_KEYS, reduce_array
 from kerasviz_widget.core.step import Step
 
 BINS = 8
@@ -32,7 +32,7 @@ def make_step(epoch, n=10_000, layers=("a", "b"), fill=None, batch=None):
 
 
 def fixed_bytes(n_layers):
-    return n_layers * (7 * 8 + 2 * 8 + BINS * 4)  # stats, histogram range, counts
+    return n_layers * (len(STAT_KEYS) * 8 + 2 * 8 + BINS * 4)  # stats, histogram range, counts
 
 
 def test_nbytes_is_exact_for_arrays_of_known_size():

@@ -114,6 +114,10 @@ def test_stats_of_an_empty_array_are_undefined_not_errors():
         "zero_fraction": 0.0,
         "nan_count": 0,
         "inf_count": 0,
+        "mean_abs": None,
+        "dead_fraction": None,
+        "constant": None,
+        "saturated_fraction": None,
     }
 
 
