@@ -69,10 +69,15 @@ function optionsBar(root) {
   const hiField = field(opts, "to", hi);
   const logY = el("input", "kv-log-y", { type: "checkbox", "aria-label": "histogram log scale" });
   field(opts, "log-y histogram", logY);
+  const ridge = el("input", "kv-ridge", {
+    type: "checkbox",
+    "aria-label": "histograms of every epoch",
+  });
+  field(opts, "all epochs (ridge)", ridge);
   const status = opts.appendChild(
     el("span", "kv-status", { role: "status", "aria-live": "polite" }),
   );
-  return { colormap, range, lo, hi, loField, hiField, logY, status };
+  return { colormap, range, lo, hi, loField, hiField, logY, ridge, status };
 }
 
 function heatmapBox(root) {
@@ -111,8 +116,20 @@ function timeBar(root) {
   );
   const epochLabel = time.appendChild(el("span", "kv-epoch-label", { "aria-live": "off" }));
   const follow = el("input", "kv-follow", { type: "checkbox", "aria-label": "follow live" });
-  field(time, "follow live", follow);
-  return { play, speed, epoch, epochLabel, follow };
+  const followField = field(time, "follow live", follow);
+  return { play, speed, epoch, epochLabel, follow, followField };
+}
+
+// The histogram (or ridge) and the timeline, side by side; `plots.js` draws them.
+function plotsBox(root) {
+  const plots = root.appendChild(el("div", "kv-plots"));
+  const chart = (className, label) =>
+    plots
+      .appendChild(el("div", "kv-chart"))
+      .appendChild(el("canvas", className, { role: "img", "aria-label": label }));
+  const hist = chart("kv-hist", "histogram");
+  const timeline = chart("kv-timeline", "timeline (click a step to show it)");
+  return { plots, hist, timeline };
 }
 
 /** Build the widget's DOM under `root`; returns its parts by name. */
@@ -120,7 +137,7 @@ export function buildDom(root) {
   const ui = { ...layerBar(root), ...optionsBar(root) };
   ui.error = root.appendChild(el("div", "kv-error-banner", { role: "alert" }));
   ui.error.hidden = true;
-  return { ...ui, ...heatmapBox(root), ...timeBar(root) };
+  return { ...ui, ...heatmapBox(root), ...timeBar(root), ...plotsBox(root) };
 }
 
 // Replace a menu's options only when what it lists changed (`options()` makes them).
@@ -143,8 +160,11 @@ export function syncMenus(ui, model, state) {
   fill(ui.range, modes.join("\u0000"), () => modes.map((m) => option(m, RANGE_TEXT[m] || m)));
 }
 
-/** The controls' values from the model, and which of them a snapshot's layout offers. */
-export function syncControls(ui, model, snap) {
+/**
+ * The controls' values from the model, and which of them a snapshot's layout offers. `channel`
+ * is the channel on display (the user's, or the layer's default while the user chose none).
+ */
+export function syncControls(ui, model, snap, channel = 0) {
   ui.colormap.value = model.get("colormap");
   ui.range.value = model.get("range_mode");
   const fixed = model.get("range_mode") === "fixed";
@@ -155,10 +175,13 @@ export function syncControls(ui, model, snap) {
   typed(ui.lo, "range_lo");
   typed(ui.hi, "range_hi");
   typed(ui.sample, "sample");
-  typed(ui.channel, "channel");
+  if (document.activeElement !== ui.channel) ui.channel.value = String(channel);
   typed(ui.slice, "slice");
   ui.logY.checked = model.get("log_y");
+  ui.ridge.checked = Boolean(model.get("ridge"));
   ui.follow.checked = model.get("follow");
+  // A saved page has no kernel: nothing arrives, so there is nothing to follow.
+  ui.followField.hidden = Boolean(model.get("_standalone"));
   ui.montage.checked = model.get("montage");
   if (!snap) return;
   const display = snap.display;
@@ -226,4 +249,5 @@ export function bindControls(ui, model, listen, current) {
     });
   }
   listen(ui.logY, "change", () => save("log_y", ui.logY.checked));
+  listen(ui.ridge, "change", () => save("ridge", ui.ridge.checked));
 }

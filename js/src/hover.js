@@ -22,10 +22,23 @@ export function hoverText(snap, index, value) {
   };
 }
 
-/** Show the hover of the heatmap; `current()` is {snap, view} on display, or null. */
+/**
+ * Show the hover of the heatmap; `current()` is {snap, view} on display, or null. Returns
+ * {refresh}: after a redraw, `refresh()` describes what is now under the pointer, or clears the
+ * line when the pointer is not on the heatmap (so it never describes another layer or step).
+ */
 export function bindHover(ui, listen, current) {
+  let pointer = null; // the last mousemove on the heatmap, while the pointer is on it
+
   function hide() {
     ui.tip.hidden = true;
+  }
+
+  function clear() {
+    hide();
+    ui.hover.textContent = "\u00a0";
+    for (const key of ["index", "value", "pooled"]) delete ui.hover.dataset[key];
+    ui.hover.dataset.layer = "";
   }
 
   function show(event) {
@@ -36,13 +49,15 @@ export function bindHover(ui, listen, current) {
     const x = Math.floor(((event.clientX - rect.left) / rect.width) * view.width);
     const y = Math.floor(((event.clientY - rect.top) / rect.height) * view.height);
     const index = view.locate(x, y);
-    if (!index) return hide();
+    if (!index) return clear();
     const value = snap.display.data[view.at(x, y)];
     const { where, line, tip } = hoverText(snap, index, value);
     ui.hover.textContent = line;
     ui.hover.dataset.index = JSON.stringify(where.ranges.map(([a]) => a));
     ui.hover.dataset.value = String(value);
     ui.hover.dataset.pooled = String(where.pooled);
+    ui.hover.dataset.layer = snap.layer;
+    ui.hover.dataset.epoch = String(snap.epoch);
     ui.tip.textContent = tip;
     ui.tip.hidden = false;
     const box = ui.box.getBoundingClientRect();
@@ -52,6 +67,19 @@ export function bindHover(ui, listen, current) {
     ui.tip.style.top = `${Math.min(top, box.height - ui.tip.offsetHeight - 2)}px`;
   }
 
-  listen(ui.heatmap, "mousemove", show);
-  listen(ui.heatmap, "mouseleave", hide);
+  listen(ui.heatmap, "mousemove", (event) => {
+    pointer = event;
+    show(event);
+  });
+  listen(ui.heatmap, "mouseleave", () => {
+    pointer = null;
+    hide();
+  });
+
+  return {
+    refresh() {
+      if (pointer) show(pointer);
+      else if (ui.hover.dataset.layer) clear();
+    },
+  };
 }

@@ -1,10 +1,11 @@
-// The anywidget front-end of TensorViewer: controls, heatmap, colour bar, hover, and the bqplot
-// histogram and timeline, all drawn from the per-model store so that they answer while the
-// kernel is busy in fit() (it can still send; it cannot answer).
+// The anywidget front-end of TensorViewer: controls, heatmap, colour bar, hover, histogram and
+// timeline, all drawn from the per-model store so that they answer while the kernel is busy in
+// fit() (it can still send; it cannot answer).
 //
 // Modules, by concern: `controls` (DOM, menus, listeners), `box` (heatmap, sizing, colour bar),
-// `hover`, `playback` (slider, play, follow), `plots` (bqplot figures); `store`, `heatmap`,
-// `colormap` and `protocol` hold the state, the views, the colours and the wire format.
+// `hover`, `playback` (slider, play, follow), `plots` (histogram, ridge and timeline on canvas,
+// through `charts`); `store`, `heatmap`, `colormap` and `protocol` hold the state, the views,
+// the colours and the wire format.
 
 import "./widget.css";
 import { createStore } from "./store.js";
@@ -15,7 +16,7 @@ import { buildDom, syncMenus, syncControls, syncTime, bindControls } from "./con
 import { createBox, scaleFor } from "./box.js";
 import { bindHover } from "./hover.js";
 import { createPlayback } from "./playback.js";
-import { resolveParts, createPlots } from "./plots.js";
+import { createPlots } from "./plots.js";
 
 // One store per widget model, shared by all its views; keyed by the model's viewer id
 // (anywidget gives initialize and render different model proxies).
@@ -40,12 +41,27 @@ const REDRAW_ON = [
   "range_lo",
   "range_hi",
   "log_y",
+  "ridge",
+  "pinned",
   "follow",
 ].map((name) => `change:${name}`);
 
 // While following, stay on the newest step even when the kernel, once `fit` has ended, echoes
 // an older epoch that this view chose while the kernel was busy.
 const FOLLOW_ON = ["change:epoch", "change:follow"];
+
+// The notebook output that carries the viewer's static picture (for nbconvert and GitHub) is
+// hidden once a live view has drawn: one rule per viewer id, in the page's head.
+function hideStaticPicture(id) {
+  if (!id || !/^[0-9a-z-]+$/i.test(id) || document.getElementById(`kv-static-${id}`)) return;
+  const picture = `.kerasviz-static[data-kv-viewer="${id}"]`;
+  const style = document.createElement("style");
+  style.id = `kv-static-${id}`;
+  style.textContent =
+    `${picture} { display: none !important; } ` +
+    `.jp-OutputArea-child:has(${picture}) { display: none !important; }`;
+  document.head.appendChild(style);
+}
 
 export default {
   initialize({ model }) {
@@ -61,8 +77,9 @@ export default {
     };
   },
 
-  async render({ model, el: hostEl, host }) {
+  render({ model, el: hostEl }) {
     const store = storeFor(model);
+    hostEl.classList.add("kerasviz-viewer");
     const root = hostEl.appendChild(el("div", "kv-root"));
     const ui = buildDom(root);
     const controller = new AbortController();
@@ -70,7 +87,6 @@ export default {
       node.addEventListener(type, fn, { signal: controller.signal });
     const box = createBox(ui, root);
     let frame = 0;
-    let plots = null;
     let version = 0; // bumps on every message: the timeline redraws only when data changed
     let current = null; // {snap, view, scale} on display
 
@@ -84,22 +100,27 @@ export default {
       ui.status.classList.toggle("kv-error", status.state === "error");
       syncMenus(ui, model, store.state);
       syncTime(ui, model, store.state.steps);
-      const snap = store.get(model.get("layer"), model.get("epoch"));
-      syncControls(ui, model, snap);
+      const layer = model.get("layer");
+      const snap = store.get(layer, model.get("epoch"));
+      // The user's channel, else the one Python chose for this layer (its latest step).
+      const channel = model.get("channel") ?? store.defaultChannel(layer);
+      syncControls(ui, model, snap, channel);
       if (!snap) return;
       store.touch(snap.epoch);
       const view = viewOf(snap.display, {
         sample: model.get("sample"),
-        channel: model.get("channel"),
+        channel,
         slice: model.get("slice"),
         montage: model.get("montage"),
       });
       const scale = scaleFor(model, store, snap, view);
       box.draw(snap, view, scale);
       current = { snap, view, scale };
+      hover.refresh();
       root.dataset.drawMs = String(performance.now() - t0);
       root.dataset.draws = String(Number(root.dataset.draws || 0) + 1);
-      if (plots) plots.draw(snap, version);
+      plots.draw(snap, version);
+      if (snap.display.data) hideStaticPicture(model.get("_viewer_id"));
     }
 
     const redraw = () => {
@@ -107,7 +128,8 @@ export default {
     };
     const playback = createPlayback(ui, model, store, listen, redraw);
     bindControls(ui, model, listen, () => current);
-    bindHover(ui, listen, () => current);
+    const hover = bindHover(ui, listen, () => current);
+    const plots = createPlots(ui, root, model, store, listen, (i) => playback.setEpochIndex(i));
 
     const unsubscribe = store.subscribe((kind) => {
       version++;
@@ -118,28 +140,19 @@ export default {
     for (const name of FOLLOW_ON) model.on(name, playback.followLatest);
     const resize = new ResizeObserver(() => {
       box.resized();
+      plots.resized();
       redraw();
     });
     resize.observe(ui.box);
+    resize.observe(ui.plots);
+    // A theme switch (JupyterLab sets data-jp-theme-name on the body) recolours the plots.
+    const themed = new MutationObserver(() => {
+      plots.resized();
+      redraw();
+    });
+    themed.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name"] });
 
     playback.followLatest();
-    let parts = null;
-    try {
-      parts = await resolveParts(model, host);
-    } catch (err) {
-      console.warn("kerasviz_widget: histogram and timeline unavailable", err);
-    }
-    if (parts) plots = createPlots(parts, model, store);
-    // A click on a timeline dot shows that step.
-    const onHit = () => {
-      const selected = parts.hit.get("selected");
-      if (!selected || !selected.length) return;
-      parts.hit.set("selected", null);
-      const epoch = store.series(model.get("layer")).epochs[selected[0]];
-      const i = store.state.steps.findIndex((st) => st.epoch === epoch);
-      if (i >= 0) playback.setEpochIndex(i);
-    };
-    if (parts && parts.hit) parts.hit.on("change:selected", onHit);
     redraw();
 
     return () => {
@@ -148,9 +161,9 @@ export default {
       playback.stop();
       unsubscribe();
       resize.disconnect();
+      themed.disconnect();
       for (const name of REDRAW_ON) model.off(name, redraw);
       for (const name of FOLLOW_ON) model.off(name, playback.followLatest);
-      if (parts && parts.hit) parts.hit.off("change:selected", onHit);
     };
   },
 };

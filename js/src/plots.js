@@ -1,124 +1,154 @@
-// The bqplot figures: the histogram of the snapshot on display and the timeline of the layer's
-// statistics (and the loss). Python builds the figures; this module only feeds their marks.
+// The plots under the heatmap, drawn on canvas by `charts.js` from the store: the histogram of
+// the snapshot on display (or, with `ridge`, the layer's histograms of every step) and the
+// timeline of the layer's statistics and the training loss. Themed from the page's CSS
+// variables, sized by a ResizeObserver; a click on the timeline (or on a ridge) shows that step.
 
-import { histogramBars, epochTicks } from "./heatmap.js";
+import {
+  prepareCanvas,
+  drawHistogram,
+  drawTimeline,
+  drawRidge,
+  hitTimeline,
+  hitRidge,
+  themeFrom,
+} from "./charts.js";
 
-/** Resolve the bqplot models named in `_parts` (and the histogram bars); null if unavailable. */
-export async function resolveParts(model, host) {
-  if (!host || typeof host.getModel !== "function") return null;
-  const refs = { ...(model.get("_parts") || {}), bars: model.get("hist") };
-  const parts = {};
-  for (const [name, ref] of Object.entries(refs)) {
-    if (!ref) continue;
-    parts[name] = await host.getModel(ref);
-  }
-  return parts;
-}
+const round = (v) => Math.round(v * 10) / 10;
 
-// One bqplot update; a failure is reported with the part's name and never stops the heatmap.
-function put(name, part, ...args) {
-  if (!part) return;
-  try {
-    part.set(...args);
-  } catch (err) {
-    console.warn(`kerasviz_widget: could not update the bqplot ${name}`, err);
-  }
-}
-
-// Explicit domains: bqplot's axes cannot format ticks over an empty or a one-point domain.
-export function domain(values, pad = 0.05) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const arr of values) {
-    for (const v of arr) {
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-  }
-  if (!(lo <= hi)) return { min: 0, max: 1 };
-  if (lo === hi) return { min: lo - 0.5, max: hi + 0.5 };
-  const m = (hi - lo) * pad;
-  return { min: lo - m, max: hi + m };
-}
-
-const finite = (arrays) => arrays.map((a) => a.filter(Number.isFinite));
-
-function drawLoss(parts, store) {
-  const { loss, tl_loss: tloss } = parts;
-  if (!loss) return;
-  const l = store.logSeries("loss");
-  const v = store.logSeries("val_loss");
-  put("tloss", tloss, domain(finite([l.values, v.values])));
-  if (v.values.length === l.values.length && v.values.length) {
-    put("loss", loss, { x: l.epochs, y: [l.values, v.values], labels: ["loss", "val_loss"] });
-  } else {
-    put("loss", loss, { x: l.epochs, y: l.values, labels: ["loss"] });
-  }
+// The chart's size in CSS pixels: its box, which CSS sizes (the canvas follows it).
+function sizeOf(canvas) {
+  const box = canvas.parentElement.getBoundingClientRect();
+  return { width: Math.floor(box.width), height: Math.floor(box.height) };
 }
 
 /**
- * The figures of one view, fed from the store. `draw(snap, version)` updates what changed:
- * the histogram when the snapshot or the log scale did, the timeline when `version` did.
+ * The plots of one view. `draw(snap, version)` redraws what changed (the timeline when `version`
+ * did, the histogram when the snapshot or its options did); `pick(i)` is called with a step
+ * index when the user clicks a step. Returns {draw, dispose}.
  */
-export function createPlots(parts, model, store) {
-  let drawnTimeline = "";
-  let drawnHist = null;
-  let drawnLogY = null;
+export function createPlots(ui, root, model, store, listen, pick) {
+  let drawn = { hist: "", timeline: "" };
+  let histLayout = null;
+  let timelineLayout = null;
+  let ridgeSteps = [];
+  let timelineEpochs = [];
 
-  function drawHistogram(snap) {
-    const { bars, hist_y_axis: axis } = parts;
-    const logY = model.get("log_y");
-    if (drawnHist === snap.hist && drawnLogY === logY) return;
-    drawnHist = snap.hist;
-    const { x, y } = histogramBars(snap.hist);
-    const scales = bars.get("scales") || {};
-    if (scales.x && typeof scales.x.set === "function") {
-      put("x scale", scales.x, { min: snap.hist.lo, max: snap.hist.hi });
-    }
-    // Log counts are drawn as log10(1 + count) on the linear scale: swapping a mark's scale
-    // from the browser does not redraw bqplot's axis reliably, and empty bins stay at 0.
-    if (logY) for (let i = 0; i < y.length; i++) y[i] = Math.log10(1 + y[i]);
-    if (drawnLogY !== logY && axis) {
-      put("axis", axis, "label", logY ? "log10(1 + count)" : "count");
-    }
-    drawnLogY = logY;
-    put("bars", bars, { x, y });
+  function theme() {
+    const style = getComputedStyle(root);
+    return themeFrom((name) => style.getPropertyValue(name));
   }
 
-  function drawTimeline(snap, version) {
-    const { band, mean, zero, cursor, hit, tl_x: tx, tl_y: ty } = parts;
-    const key = `${snap.layer}|${version}`;
-    if (key !== drawnTimeline) {
-      drawnTimeline = key;
-      const s = store.series(snap.layer);
-      const lower = s.mean.map((m, i) => m - s.std[i]);
-      const upper = s.mean.map((m, i) => m + s.std[i]);
-      const epochs = Float64Array.from(store.state.steps, (st) => st.epoch);
-      const last = epochs.length ? epochs[epochs.length - 1] : 1;
-      const first = epochs.length ? epochs[0] : 0;
-      put("tx", tx, { min: first, max: Math.max(last, 1) });
-      if (parts.tl_x_axis) {
-        put("epoch ticks", parts.tl_x_axis, "tick_values", epochTicks(first, last));
-      }
-      // Explicit domains always: bqplot does not widen a domain once it was set explicitly.
-      put("ty", ty, domain(finite([lower, upper])));
-      put("band", band, { x: s.epochs, y: [lower, upper] });
-      put("mean", mean, { x: s.epochs, y: s.mean });
-      put("zero", zero, { x: s.epochs, y: s.zero });
-      put("hit", hit, { x: s.epochs, y: s.mean });
-      drawLoss(parts, store);
+  function drawHist(snap, version, th) {
+    const canvas = ui.hist;
+    const size = sizeOf(canvas);
+    if (!size.width || !size.height) return;
+    const logY = Boolean(model.get("log_y"));
+    const ridge = Boolean(model.get("ridge"));
+    const pinned = model.get("pinned");
+    const key = [snap.layer, snap.epoch, logY, ridge, pinned, size.width, size.height]
+      .concat([th.bg, th.fg, ridge ? version : ""])
+      .join("|");
+    if (key === drawn.hist) return;
+    drawn.hist = key;
+    const ctx = prepareCanvas(canvas, size.width, size.height, window.devicePixelRatio || 1);
+    canvas.dataset.layer = snap.layer;
+    canvas.dataset.epoch = String(snap.epoch);
+    canvas.dataset.view = ridge ? "ridge" : "histogram";
+    canvas.dataset.logY = String(logY);
+    if (ridge) {
+      ridgeSteps = store.histograms(snap.layer);
+      histLayout = drawRidge(ctx, size, ridgeSteps, { current: snap.epoch, theme: th });
+      canvas.dataset.rows = String(histLayout.rows.length);
+      canvas.setAttribute(
+        "aria-label",
+        `histograms of layer ${snap.layer} at ${ridgeSteps.length} steps`,
+      );
+      return;
     }
-    put("cursor", cursor, "x", Float64Array.from([snap.epoch, snap.epoch]));
+    const other = pinned != null && pinned !== snap.epoch ? store.get(snap.layer, pinned) : null;
+    histLayout = drawHistogram(
+      ctx,
+      size,
+      { ...snap.hist },
+      {
+        logY,
+        overlay: other ? other.hist : null,
+        label: `epoch ${snap.epoch}`,
+        overlayLabel: `pinned: epoch ${pinned}`,
+        theme: th,
+      },
+    );
+    canvas.dataset.bars = String(histLayout.bars.length);
+    canvas.dataset.heights = JSON.stringify(histLayout.bars.map((b) => round(b.height)));
+    canvas.dataset.overlay = String(Boolean(histLayout.overlay));
+    canvas.setAttribute(
+      "aria-label",
+      `histogram of layer ${snap.layer} at epoch ${snap.epoch}${logY ? ", log counts" : ""}`,
+    );
   }
+
+  function drawTime(snap, version, th) {
+    const canvas = ui.timeline;
+    const size = sizeOf(canvas);
+    if (!size.width || !size.height) return;
+    const key = [snap.layer, snap.epoch, version, size.width, size.height, th.bg, th.fg].join("|");
+    if (key === drawn.timeline) return;
+    drawn.timeline = key;
+    const ctx = prepareCanvas(canvas, size.width, size.height, window.devicePixelRatio || 1);
+    const series = store.series(snap.layer);
+    timelineEpochs = Array.from(series.epochs);
+    timelineLayout = drawTimeline(
+      ctx,
+      size,
+      {
+        ...series,
+        loss: store.logSeries("loss"),
+        valLoss: store.logSeries("val_loss"),
+        cursor: snap.epoch,
+      },
+      { theme: th },
+    );
+    canvas.dataset.layer = snap.layer;
+    canvas.dataset.epoch = String(snap.epoch);
+    canvas.dataset.points = JSON.stringify(
+      timelineLayout.points.map((p) => [p.epoch, round(p.x), round(p.y)]),
+    );
+    canvas.setAttribute(
+      "aria-label",
+      `timeline of layer ${snap.layer} over ${timelineEpochs.length} steps, at epoch ${snap.epoch}`,
+    );
+  }
+
+  // A click at an epoch: show the store's step of that epoch.
+  function jump(epoch) {
+    const i = store.state.steps.findIndex((st) => st.epoch === epoch);
+    if (i >= 0) pick(i);
+  }
+
+  const local = (canvas, event) => {
+    const rect = canvas.getBoundingClientRect();
+    return [event.clientX - rect.left, event.clientY - rect.top];
+  };
+  listen(ui.timeline, "click", (event) => {
+    if (!timelineLayout) return;
+    const i = hitTimeline(timelineLayout, ...local(ui.timeline, event));
+    if (i >= 0) jump(timelineEpochs[i]);
+  });
+  listen(ui.hist, "click", (event) => {
+    if (!histLayout || !model.get("ridge")) return;
+    const i = hitRidge(histLayout, ...local(ui.hist, event));
+    if (i >= 0) jump(ridgeSteps[i].epoch);
+  });
 
   return {
     draw(snap, version) {
-      try {
-        drawHistogram(snap);
-        drawTimeline(snap, version);
-      } catch (err) {
-        console.warn("kerasviz_widget: could not update the bqplot figures", err);
-      }
+      const th = theme();
+      drawHist(snap, version, th);
+      drawTime(snap, version, th);
+    },
+    /** Forget what was drawn, so that the next draw redraws (after a resize). */
+    resized() {
+      drawn = { hist: "", timeline: "" };
     },
   };
 }

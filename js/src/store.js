@@ -166,6 +166,28 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
         zero: Float64Array.from(rows, (s) => nan(s.stats.zero_fraction)),
       };
     },
+    /** The layer's histograms, ascending by epoch: [{epoch, lo, hi, counts}] (the ridge view). */
+    histograms(layer) {
+      const byStep = state.snapshots.get(layer);
+      const rows = byStep ? [...byStep.values()].sort((a, b) => a.epoch - b.epoch) : [];
+      return rows.map((s) => ({
+        epoch: s.epoch,
+        lo: s.hist.lo,
+        hi: s.hist.hi,
+        counts: s.hist.counts,
+      }));
+    },
+    /**
+     * The channel a view shows until the user picks one: Python's choice (`display.channel`) at
+     * the layer's latest step, so that it stays put while the user scrubs back.
+     */
+    defaultChannel(layer) {
+      const byStep = state.snapshots.get(layer);
+      let latest = null;
+      if (byStep)
+        for (const s of byStep.values()) if (!latest || s.epoch > latest.epoch) latest = s;
+      return latest && Number.isInteger(latest.display.channel) ? latest.display.channel : 0;
+    },
     /** A training log (e.g. "loss", "val_loss") over the steps that have it: {epochs, values}. */
     logSeries(name) {
       const rows = state.steps.filter((s) => s.logs && s.logs[name] != null);

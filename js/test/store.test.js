@@ -95,3 +95,29 @@ test("after a protocol mismatch, snapshots are not decoded into the store", () =
   assert.equal(store.get("a", 0), null);
   assert.match(store.state.error, /Reinstall kerasviz_widget/);
 });
+
+test("the default channel is Python's choice at the layer's latest step", () => {
+  const store = createStore();
+  assert.equal(store.defaultChannel("a"), 0, "no snapshot yet: channel 0");
+  const at = (epoch, channel) => {
+    const [content, buffers] = snapshot("a", epoch);
+    content.display = { ...content.display, channel };
+    return [content, buffers];
+  };
+  store.receive(...at(2, 5));
+  store.receive(...at(0, 3)); // an older step arriving later (a replay) does not win
+  assert.equal(store.defaultChannel("a"), 5);
+  store.receive(...at(3, 1));
+  assert.equal(store.defaultChannel("a"), 1);
+});
+
+test("a layer's histograms come in epoch order for the ridge view", () => {
+  const store = createStore();
+  for (const e of [2, 0, 1]) store.receive(...snapshot("a", e));
+  const rows = store.histograms("a");
+  assert.deepEqual(
+    rows.map((r) => r.epoch),
+    [0, 1, 2],
+  );
+  assert.ok(rows.every((r) => r.counts instanceof Uint32Array && r.lo === 0 && r.hi === 1));
+});

@@ -767,3 +767,36 @@ def reduce_many(
         for i in order
     }
     return {items[i][0]: futures[i].result() for i in range(len(items))}
+
+
+# ------------------------------------------------------------------------------ first view
+
+
+def default_channel(display: np.ndarray, layout: str) -> int:
+    """The channel a new view shows of a 4-D or 5-D display array: the one with the largest std.
+
+    Under the default colour range (the layer over every step), a channel that barely varies
+    draws as one flat colour, and channel 0 of a convolution is often such a channel. The channel
+    whose values spread most (the standard deviation over every sample and position of the
+    display array, NaN and infinities left out) shows the layer's structure. A front-end uses it
+    until the user picks a channel; the viewer takes it from the latest step, so it does not
+    change while the user scrubs back.
+
+    Args:
+        display: A display array (as in a `Snapshot`).
+        layout: Its layout; only `NHWC` and `NDHWC` have channels.
+
+    Returns:
+        The channel index; `0` for layouts without channels, or when no channel has a finite
+        spread.
+    """
+    if layout not in ("NHWC", "NDHWC") or display.size == 0:
+        return 0
+    a = np.asarray(display, dtype=np.float32).reshape(-1, display.shape[-1])
+    with np.errstate(invalid="ignore"):
+        a = np.where(np.isfinite(a), a, np.nan)
+        n = np.sum(np.isfinite(a), axis=0)
+        mean = np.nansum(a, axis=0) / np.maximum(n, 1)
+        var = np.nansum((a - mean) ** 2, axis=0) / np.maximum(n, 1)
+    var = np.where(n > 0, var, -1.0)
+    return int(np.argmax(var)) if var.max() > 0 else 0

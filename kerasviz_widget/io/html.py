@@ -1,12 +1,15 @@
 """A self-contained HTML page of a viewer's history, for `viewer.save_html`.
 
 The page inlines the front-end bundle (`static/widget.js` and `static/widget.css`) and the messages
-a new front-end receives from the kernel (`catalog`, every `step`, every kept `snapshot`, with their
-binary buffers in base64). An inline module script loads the bundle from a `Blob` URL, builds a
+a new front-end receives from the kernel (`catalog`, every `step`, every kept `snapshot`). Their
+binary buffers (display arrays as float16, histogram counts) go in one zlib stream, in base64,
+which the page inflates with the browser's `DecompressionStream`: the display arrays of the
+quickstart's run shrink by about half. An inline module script loads the bundle from a `Blob` URL, builds a
 small stand-in for the anywidget model (`get`, `set`, `on`, `off`, `save_changes`, `send`, firing
 `change:<name>` then `change` on `set`), calls the bundle's `initialize` and `render`, then feeds
 the messages to the `msg:custom` listeners, as the kernel does on a `replay` request (which it also
-answers). No network, no kernel: it opens from disk.
+answers). The model's `_standalone` trait tells the front-end to leave out what needs a kernel
+("follow live"). No network, no kernel: it opens from disk.
 
 Everything inlined goes in one JSON document inside `<script type="application/json">`, with every
 `<` escaped, so no text from the model (layer names) can close the script or become HTML.
@@ -19,6 +22,7 @@ import html
 import json
 import os
 import pathlib
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -43,12 +47,14 @@ body {{ font-family: system-ui, sans-serif; margin: 16px; }}
 <script type="module">
 const data = JSON.parse(document.getElementById("kerasviz-data").textContent);
 
-function decode(b64) {{
+async function inflate(b64) {{
   const text = atob(b64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return new DataView(bytes.buffer);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return await new Response(stream).arrayBuffer();
 }}
+const raw = await inflate(data.blob);
 
 function createModel(traits) {{
   const listeners = new Map();
@@ -87,7 +93,7 @@ function createModel(traits) {{
   }};
   function feed() {{
     for (const {{ content, buffers }} of data.messages) {{
-      emit("msg:custom", content, buffers.map(decode));
+      emit("msg:custom", content, buffers.map(([at, n]) => new DataView(raw, at, n)));
     }}
   }}
   model.feed = feed;
@@ -102,18 +108,13 @@ const model = createModel({{
   layer: "",
   epoch: 0,
   sample: 0,
-  channel: 0,
+  channel: null,
   follow: true,
-  hist: null,
   ...data.state,
+  _standalone: true,
 }});
-const host = {{
-  async getModel() {{
-    throw new Error("a standalone page has no other widget models");
-  }},
-}};
 await widget.initialize?.({{ model }});
-await widget.render({{ model, el: document.getElementById("kerasviz-root"), host }});
+await widget.render({{ model, el: document.getElementById("kerasviz-root") }});
 model.markRendered();
 model.feed();
 document.body.dataset.ready = "true";
@@ -129,11 +130,22 @@ def _json_for_html(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _message_json(content: Mapping[str, Any], buffers: Iterable[Any]) -> dict[str, Any]:
-    return {
-        "content": dict(content),
-        "buffers": [base64.b64encode(bytes(memoryview(b))).decode("ascii") for b in buffers],
-    }
+def _pack(
+    messages: Iterable[tuple[Mapping[str, Any], Iterable[Any]]],
+) -> tuple[list[dict[str, Any]], str]:
+    """Messages with their buffers as `[offset, length]` into one stream, and that stream
+    zlib-compressed in base64."""
+    out, chunks, at = [], [], 0
+    for content, buffers in messages:
+        spans = []
+        for b in buffers:
+            data = bytes(memoryview(b))
+            chunks.append(data)
+            spans.append([at, len(data)])
+            at += len(data)
+        out.append({"content": dict(content), "buffers": spans})
+    blob = zlib.compress(b"".join(chunks), 9)
+    return out, base64.b64encode(blob).decode("ascii")
 
 
 def page(
@@ -148,7 +160,8 @@ def page(
         messages: `(content, buffers)` pairs as `protocol.encode_*` make them, in the order the
             front-end should receive them.
         state: Initial values of the front-end traits (`layer`, `epoch`, `sample`, `channel`,
-            `follow`). Defaults to `None`.
+            `colormap`, `range_mode`, `log_y`, ...: the canvas's view traits). Defaults to
+            `None`.
         title: Page title. Defaults to `"kerasviz_widget"`.
 
     Returns:
@@ -167,10 +180,12 @@ def page(
         )
     css_path = STATIC / "widget.css"
     css = css_path.read_text(encoding="utf-8") if css_path.exists() else ""
+    packed, blob = _pack(messages)
     data = {
         "bundle": bundle_path.read_text(encoding="utf-8"),
         "state": dict(state or {}),
-        "messages": [_message_json(content, buffers) for content, buffers in messages],
+        "messages": packed,
+        "blob": blob,
     }
     return _PAGE.format(
         title=html.escape(title),

@@ -10,7 +10,7 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 |            | probe: {n, input_shapes}, colormaps, range_modes`                     |                    |
 | `step`     | `epoch, batch, logs`                                                  |                    |
 | `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
-|            | display: {shape, layout, axes}`                                       |  display float16]` |
+|            | display: {shape, layout, axes, channel}`                              |  display float16]` |
 | `status`   | `state: idle, live or error; message; skipped` (snapshots throttled)  |                    |
 
 Python decides, the front-end draws:
@@ -25,6 +25,9 @@ Python decides, the front-end draws:
   output (rank 0, or rank > 5) adds `flattened`, the lengths of the output's axes it holds in C
   order (`[]` for a scalar). The front-end maps hover positions through these and derives no
   factor of its own.
+- `snapshot.display.channel` is the channel a new view shows (`core.reduce.default_channel`: the
+  one with the largest spread); the front-end takes it from the layer's latest step until the
+  user picks a channel.
 
 Front-end to Python: `{"kind": "replay"}`; the answer is the catalog, every step and every kept
 snapshot. `PROTOCOL_VERSION` changes whenever a front-end would misread the other side's messages
@@ -39,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.reduce import Snapshot
+from ..core.reduce import Snapshot, default_channel
 
 PROTOCOL_VERSION = 2
 
@@ -101,6 +104,7 @@ def encode_snapshot(snap: Snapshot) -> Message:
             "shape": list(snap.display.shape),
             "layout": snap.layout,
             "axes": snap.axes,
+            "channel": default_channel(snap.display, snap.layout),
         },
     }
     buffers = [

@@ -1,1 +1,1 @@
-"""The Jupyter widget: the only layer that imports ipywidgets, anywidget, bqplot or IPython."""
+"""The Jupyter widget: the only layer that imports ipywidgets, anywidget or IPython."""

@@ -1,4 +1,5 @@
-"""`Canvas`: the anywidget front-end (controls, heatmap, the browser-side store of every snapshot).
+"""`Canvas`: the anywidget front-end (controls, heatmap, histogram, timeline, and the browser-side
+store of every snapshot).
 
 Its traits are the view state that every view of one viewer shares; the snapshots themselves travel
 as protocol messages (`widget.frontend.FrontEnd`).
@@ -7,7 +8,6 @@ as protocol messages (`widget.frontend.FrontEnd`).
 from __future__ import annotations
 
 import pathlib
-from typing import Any
 
 import anywidget
 import traitlets as t
@@ -17,13 +17,9 @@ from ..io import protocol
 _STATIC = pathlib.Path(__file__).parent.parent / "static"
 
 
-def _widget_refs(parts: dict[str, Any]) -> dict[str, str]:
-    """Widget references as anywidget's `host.getModel` reads them (`"anywidget:<model_id>"`)."""
-    return {name: f"anywidget:{widget.model_id}" for name, widget in parts.items()}
-
-
 class Canvas(anywidget.AnyWidget):
-    """The front-end: controls, heatmap and the browser-side store of every snapshot."""
+    """The front-end: controls, heatmap, histogram and timeline (drawn on canvas), and the
+    browser-side store of every snapshot."""
 
     _esm = _STATIC / "widget.js"
     _css = _STATIC / "widget.css"
@@ -40,8 +36,10 @@ class Canvas(anywidget.AnyWidget):
     sample = t.Int(0, min=0).tag(sync=True)
     """Index of the probe sample on display. Type: `int`. Default: `0`."""
 
-    channel = t.Int(0, min=0).tag(sync=True)
-    """Channel on display for 4-D and 5-D outputs. Type: `int`. Default: `0`."""
+    channel = t.Int(None, min=0, allow_none=True).tag(sync=True)
+    """Channel on display for 4-D and 5-D outputs; `None` shows the layer's default channel (the
+    one with the largest spread at the latest step, decided in Python and sent with each
+    snapshot). Type: `int | None`. Default: `None`."""
 
     follow = t.Bool(True).tag(sync=True)
     """Jump to the newest step as it arrives. Type: `bool`. Default: `True`."""
@@ -69,8 +67,10 @@ class Canvas(anywidget.AnyWidget):
     log_y = t.Bool(False).tag(sync=True)
     """Histogram counts on a log scale. Type: `bool`. Default: `False`."""
 
-    hist = anywidget.WidgetTrait().tag(sync=True)
-    """The bqplot `Bars` mark of the histogram, driven by the front-end. Type: `bqplot.Bars`."""
+    ridge = t.Bool(False).tag(sync=True)
+    """Show the layer's histograms of every step as a ridge plot instead of the histogram of the
+    step on display. Type: `bool`. Default: `False`."""
 
-    _parts = t.Dict().tag(sync=True, to_json=lambda parts, _: _widget_refs(parts))
-    """The other bqplot models the front-end drives (log scale, axes, timeline marks)."""
+    pinned = t.Float(None, allow_none=True).tag(sync=True)
+    """Epoch label of a pinned step, whose histogram is outlined over the current one; `None`
+    pins nothing. Type: `float | None`. Default: `None`."""

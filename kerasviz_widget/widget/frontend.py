@@ -35,6 +35,8 @@ class FrontEnd(Sink):
         self.history = history
         self.catalog = catalog
         self._session: RecordingSession | None = None
+        self.after_run: Callable[[], None] | None = None
+        """Called at the end of each run, once its steps were sent (the static picture)."""
         canvas.on_msg(self.on_message)
 
     def send(self, message: protocol.Message) -> None:
@@ -75,6 +77,9 @@ class FrontEnd(Sink):
             # A step may have been half sent when the interrupt came: send the latest again.
             with contextlib.suppress(Exception):
                 self.write(self.history.step(-1))
+        if self.after_run is not None:
+            with contextlib.suppress(Exception):
+                self.after_run()
 
     def after_cell(self, *_args: Any) -> None:
         """IPython `post_run_cell` hook: a `fit` that raised (e.g. `KeyboardInterrupt`) never

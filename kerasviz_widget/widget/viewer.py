@@ -1,8 +1,9 @@
 """`TensorViewer`: the widget that shows layer outputs of a Keras model on a probe batch.
 
-The viewer holds the public API and composes the widget; its steps come from a source
-(`widget.sources`: a model it records, a saved history, a run folder) into its `History` and its
-front-end (`widget.frontend.FrontEnd`).
+The viewer holds the public API and owns the widget (`viewer.widget`, an anywidget `Canvas`),
+through which it displays; its steps come from a source (`widget.sources`: a model it records, a
+saved history, a run folder) into its `History` and its front-end (`widget.frontend.FrontEnd`).
+Beside the widget, a notebook output carries its static picture (`widget.static`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import ipywidgets
 import numpy as np
 
 from ..core.callback import RecordingCallback
 from ..core.extract import unknown_layer_error
 from ..core.history import History
+from ..core.reduce import default_channel
 from ..core.settings import (
     DEFAULT_BINS,
     DEFAULT_BUDGET_MB,
@@ -28,21 +29,44 @@ from ..core.settings import (
     refuse_other_keywords,
 )
 from ..core.step import label
-from ..io import npz, protocol
+from ..io import npz, protocol, static_view
 from ..io.files import check_path
 from .canvas import Canvas
-from .figures import TIMELINE_LEGEND, figures
 from .frontend import FrontEnd
 from .sources import HistoryFile, ModelSource, RunFolder, Source
+from .static import StaticOutput
+
+# The view traits of the canvas that a saved page or the static picture starts from.
+VIEW_TRAITS = (
+    "layer",
+    "epoch",
+    "sample",
+    "channel",
+    "slice",
+    "montage",
+    "colormap",
+    "range_mode",
+    "range_lo",
+    "range_hi",
+    "log_y",
+    "ridge",
+    "pinned",
+    "follow",
+)
 
 
-class TensorViewer(ipywidgets.VBox):
+class TensorViewer:
     """A widget that shows every layer's output on a probe batch, live while a model trains.
 
     The viewer evaluates the watched layers on `probe` through one cached extractor (one forward
     pass for all layers), keeps every snapshot in a bounded history and streams it to the front-end,
-    which draws a heatmap and a histogram that can be scrubbed through epochs. Constructing the
-    viewer records epoch 0 (the model before training) at once.
+    which draws a heatmap, a histogram and a timeline that can be scrubbed through epochs.
+    Constructing the viewer records epoch 0 (the model before training) at once.
+
+    The viewer displays through its widget (`viewer.widget`, an anywidget), so it renders
+    wherever anywidget does: JupyterLab, Notebook 7, Voila, marimo (and VS Code and Colab). In a
+    Jupyter kernel its output also carries a static picture (the current layer's heatmap and
+    histogram, per-layer statistics), which is what nbconvert, nbviewer and GitHub show.
 
     Args:
         model: A built Keras 3 model: Sequential, Functional, nested or subclassed.
@@ -92,26 +116,114 @@ class TensorViewer(ipywidgets.VBox):
         """Compose the widget, then let the source deliver its steps."""
         self._source = source
         self._history = History(source.settings.budget_bytes)
-        hist_fig, timeline_fig, parts = figures(source.settings.bins)
         ids = source.layers
         self._canvas = Canvas(
             _viewer_id=uuid.uuid4().hex,
             layer=next((i for i in ids if i != "input"), ids[0] if ids else ""),
-            hist=parts.pop("bars"),
-            _parts=parts,
         )
         self._front_end = FrontEnd(
             self._canvas,
             self._history,
             lambda: protocol.encode_catalog(source.catalog(), source.probe_info),
         )
-        plots = ipywidgets.HBox(
-            [hist_fig, timeline_fig], layout=ipywidgets.Layout(width="100%", overflow="hidden")
-        )
-        legend = ipywidgets.HTML(TIMELINE_LEGEND, layout=ipywidgets.Layout(margin="0 0 0 50%"))
-        super().__init__(children=[self._canvas, plots, legend], _dom_classes=["kerasviz-viewer"])
+        self._static = StaticOutput(self._canvas._viewer_id, self._static_html, self._static_key)
+        self._front_end.after_run = self._static.refresh
         self._front_end.send(self._front_end.catalog())
         source.start(self._history, self._front_end)
+
+    # ----------------------------------------------------------------- display
+
+    @property
+    def widget(self) -> Canvas:
+        """The anywidget this viewer displays through (its view state is synced traits)."""
+        return self._canvas
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget's view, with this viewer's one-line repr as `text/plain`; in a Jupyter
+        kernel, the static picture goes out first as an output of its own."""
+        self._static.show()
+        bundle = self._canvas._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        epochs = self.epochs
+        if not epochs:
+            steps = "no steps"
+        elif len(epochs) == 1:
+            steps = f"epoch {epochs[0]}"
+        else:
+            steps = f"epochs {epochs[0]}\u2013{epochs[-1]}"
+        shapes = [tuple(s) for s in self._source.probe_info.get("input_shapes", [])]
+        probe = str(shapes[0]) if len(shapes) == 1 else str(shapes)
+        n = len(self.layers)
+        return (
+            f"TensorViewer({n} layer{'s' if n != 1 else ''}, {steps}, probe {probe}, "
+            f"{_megabytes(self._history.nbytes)} kept)"
+        )
+
+    def close(self) -> None:
+        """Close the widget (its views disappear; a followed run stops being polled) and stop
+        refreshing the static picture."""
+        self._static.close()
+        self._canvas.close()
+
+    def _static_key(self) -> tuple[Any, ...]:
+        h = self._history
+        last = h.epochs[-1] if len(h) else None
+        return (len(h), last, *(getattr(self._canvas, name) for name in VIEW_TRAITS))
+
+    def _static_html(self) -> str:
+        """The static picture of what the viewer shows now (`io.static_view`)."""
+        h = self._history
+        viewer_id = self._canvas._viewer_id
+        if not len(h):
+            return static_view.render(None, [], viewer_id=viewer_id)
+        c = self._canvas
+        layer = c.layer if c.layer in h.layers(-1) else h.layers(-1)[0]
+        try:
+            # Following, the front-end shows the newest step (Python does not push `epoch`).
+            epoch = h.resolve(-1 if c.follow else c.epoch)
+        except KeyError:
+            epoch = h.resolve(-1)
+        snap = h.snapshot(layer, epoch)
+        if not snap.display.size:  # thinned away: show the latest step
+            epoch = h.resolve(-1)
+            snap = h.snapshot(layer, epoch)
+        state = static_view.ViewState(
+            sample=c.sample,
+            channel=self._channel(layer),
+            slice=c.slice,
+            montage=c.montage,
+            colormap=c.colormap,
+            range_mode=c.range_mode,
+            range_lo=c.range_lo,
+            range_hi=c.range_hi,
+            log_y=c.log_y,
+        )
+        lows = [h.stats(layer, e)["min"] for e in h.epochs]
+        highs = [h.stats(layer, e)["max"] for e in h.epochs]
+        lows = [v for v in lows if v is not None]
+        highs = [v for v in highs if v is not None]
+        return static_view.render(
+            snap,
+            [(lid, h.stats(lid, epoch)) for lid in h.layers(epoch)],
+            state=state,
+            layer_range=(min(lows), max(highs)) if lows and highs else None,
+            epochs=h.epochs,
+            logs=h.logs().get(label(epoch)),
+            findings=(),  # the health findings, once the viewer has them
+            viewer_id=viewer_id,
+        )
+
+    def _channel(self, layer: str) -> int:
+        """The channel on display: the user's, else the default at the latest step (as the
+        front-end decides it)."""
+        if self._canvas.channel is not None:
+            return int(self._canvas.channel)
+        snap = self._history.snapshot(layer, -1)
+        return default_channel(snap.display, snap.layout)
 
     # ----------------------------------------------------------------- public API
 
@@ -355,7 +467,10 @@ class TensorViewer(ipywidgets.VBox):
 
         The page inlines the widget's front-end (JavaScript and CSS) and every kept snapshot, so
         it opens in a browser without a kernel or a network: choose a layer, a sample, a channel,
-        and scrub the epochs. The histogram figure (bqplot) is not part of the page.
+        and scrub the epochs; the histogram, the timeline and every control work as in the
+        notebook (following live, which has nothing to follow, is left out). The page holds the
+        display arrays and histograms only (not the full-precision values), compressed: the
+        quickstart run (7 layers, 4 steps) makes a page of about 275 KB.
 
         Args:
             path: Destination file, e.g. `"run.html"`; replaced if it exists.
@@ -367,13 +482,8 @@ class TensorViewer(ipywidgets.VBox):
         """
         from ..io.html import write_html
 
-        state = {
-            "layer": self._canvas.layer,
-            "epoch": float(self._canvas.epoch),
-            "sample": int(self._canvas.sample),
-            "channel": int(self._canvas.channel),
-            "follow": bool(self._canvas.follow),
-        }
+        state = {name: getattr(self._canvas, name) for name in VIEW_TRAITS}
+        state["epoch"] = float(state["epoch"])
         write_html(path, list(self._front_end.messages()), state=state, title=title)
 
     @classmethod
@@ -415,7 +525,7 @@ class TensorViewer(ipywidgets.VBox):
         source = RunFolder(logdir, budget_mb)
         viewer = cls._of(source)
         source.follow(
-            viewer._history, viewer._front_end, poll_seconds, lambda: viewer.comm is not None
+            viewer._history, viewer._front_end, poll_seconds, lambda: viewer.widget.comm is not None
         )
         return viewer
 
@@ -424,3 +534,13 @@ class TensorViewer(ipywidgets.VBox):
         removed from the model since is still answered at the steps that recorded it)."""
         if layer not in self.layers and not self._history.ever_recorded(layer):
             raise unknown_layer_error(layer, self.layers)
+
+
+def _megabytes(nbytes: int) -> str:
+    """Bytes as people read them in a one-line repr: `310 MB`, `4.2 MB`, `0.35 MB`."""
+    mb = nbytes / 1e6
+    if mb >= 10:
+        return f"{mb:.0f} MB"
+    if mb >= 1:
+        return f"{mb:.1f} MB"
+    return f"{mb:.2g} MB"

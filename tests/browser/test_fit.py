@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.browser.lab import canvas_signature, screenshot, set_range
+from tests.browser.lab import SCREENSHOTS, canvas_signature, screenshot, set_range
 
 pytestmark = pytest.mark.browser
 
@@ -42,27 +44,25 @@ def test_live_fit_heatmap_histogram_and_slider(notebook, page):
     assert [o.split()[0] for o in options] == ["input", "conv2d", "flatten", "dense"]
     assert "(None, 6, 6, 4)" in options[1]
 
+    # The static picture (for nbconvert and GitHub) is in the output, hidden by the live view.
+    assert page.locator(".kerasviz-static").count() == 1
+    assert page.locator(".kerasviz-static").is_hidden()
+    page.screenshot(path=str(SCREENSHOTS / "lab-notebook.png"), full_page=True)
+
     latest = canvas_signature(page)
     assert latest["layer"] == "conv2d" and latest["epoch"] == "3"
     assert latest["colors"] > 1, "the heatmap is blank"
 
-    bars = page.locator(".bqplot .bar")
-    assert bars.count() == 64
-    heights = [
-        float(h or 0) for h in bars.evaluate_all("rs => rs.map(r => r.getAttribute('height'))")
-    ]
-    assert sum(h > 0 for h in heights) >= 2, "the histogram has no bars"
+    hist = page.locator("canvas.kv-hist")
+    page.wait_for_function("() => document.querySelector('canvas.kv-hist')?.dataset.epoch === '3'")
+    heights = json.loads(hist.get_attribute("data-heights"))
+    assert 2 <= len(heights) <= 64, "the histogram has no bars (one per non-empty bin of 64)"
+    assert page.locator("canvas.kv-timeline").get_attribute("data-epoch") == "3"
     screenshot(page, "screenshot.png", element=page.locator(".kerasviz-viewer"), docs=True)
 
     page.check(".kv-log-y")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.bqplot text')]"
-        ".some(t => t.textContent === 'log10(1 + count)')"
-    )
-    page.wait_for_timeout(300)
-    log_heights = [
-        float(h or 0) for h in bars.evaluate_all("rs => rs.map(r => r.getAttribute('height'))")
-    ]
+    page.wait_for_function("() => document.querySelector('canvas.kv-hist').dataset.logY === 'true'")
+    log_heights = json.loads(hist.get_attribute("data-heights"))
     assert log_heights != heights, "log-y did not redraw the histogram"
     # On a log scale the small bins grow relative to the tallest one.
     small = min(h for h in heights if h > 0) / max(heights)

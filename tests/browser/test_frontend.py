@@ -178,13 +178,40 @@ def test_montage_shows_every_channel_with_numbers(trained):
 def test_clicking_the_timeline_jumps_to_that_epoch(trained):
     page, _ = trained
     choose_layer(page, "dense")
-    dots = page.locator(f"{VIEWER} >> nth=0 >> .dot")
-    assert dots.count() == 4  # epochs 0..3
-    dots.nth(2).click(force=True)
+    timeline = page.locator(nth(".kv-timeline", 0))
+    points = json.loads(timeline.get_attribute("data-points"))
+    assert [p[0] for p in points] == [0, 1, 2, 3]  # one click target per step
+    _, x, y = points[2]
+    timeline.click(position={"x": x, "y": y})
     page.wait_for_function(
         "() => [...document.querySelectorAll('.kv-heatmap')].every(c => c.dataset.epoch === '2')"
     )
     assert not page.locator(nth(".kv-follow", 0)).is_checked()
+
+
+def test_the_hover_line_describes_what_is_under_the_pointer_after_a_layer_switch(trained):
+    page, _ = trained
+    choose_layer(page, "conv2d")
+    box = page.locator(nth(".kv-heatmap", 0)).bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    hover = page.locator(nth(".kv-hover", 0))
+    page.wait_for_function(
+        "() => document.querySelector('.kv-hover').dataset.layer === 'conv2d'", timeout=5_000
+    )
+    # Switch layers from the keyboard, the pointer still on the heatmap: the line follows.
+    page.locator(nth(".kv-layer", 0)).focus()
+    page.locator(nth(".kv-layer", 0)).select_option("dense")  # the pointer does not move
+    page.wait_for_function(
+        "() => document.querySelector('.kv-hover').dataset.layer === 'dense'", timeout=5_000
+    )
+    assert "float16 display value" in hover.text_content()
+    # Leave the heatmap, then switch: nothing is under the pointer, so the line is cleared.
+    page.mouse.move(box["x"] - 40, box["y"] - 40)
+    choose_layer(page, "conv2d")
+    page.wait_for_function(
+        "() => document.querySelector('.kv-hover').dataset.layer === ''", timeout=5_000
+    )
+    assert hover.text_content().strip() == ""
 
 
 def test_dark_theme_follows_jupyterlab(trained):

@@ -215,8 +215,22 @@ def test_a_snapshot_carries_its_layout_axes_and_pool_factors():
             {"name": "x", "size": 100, "pool": 3},
             {"name": "channel", "size": 1, "pool": 1},
         ],
+        "channel": 0,
     }
     assert np.frombuffer(buffers[1], "<f2").size == 34 * 34
+
+
+def test_a_snapshot_names_its_widest_spread_channel_as_the_default():
+    rng = np.random.default_rng(0)
+    data = np.zeros((2, 5, 5, 4), np.float32)
+    data[..., 1] = 0.01 * rng.random((2, 5, 5))  # nearly flat
+    data[..., 2] = rng.normal(size=(2, 5, 5))  # the widest spread
+    data[..., 3] = 0.5 * rng.normal(size=(2, 5, 5))
+    data[0, 0, 0, 0] = np.nan  # NaN is left out, not a spread
+    content, _ = protocol.encode_snapshot(reduce_array("c", data, epoch=0))
+    assert content["display"]["channel"] == 2
+    flat, _ = protocol.encode_snapshot(reduce_array("d", np.ones((2, 3), np.float32), epoch=0))
+    assert flat["display"]["channel"] == 0  # no channels to choose from
 
 
 def test_a_flattened_output_says_which_axes_its_one_axis_holds():
