@@ -164,9 +164,12 @@ class TensorViewer:
         )
 
     def close(self) -> None:
-        """Close the widget (its views disappear; a followed run stops being polled) and stop
-        refreshing the static picture."""
+        """Close everything the viewer owns: the widget (its views disappear), the static
+        picture's refresh, and the source (a model's recording session, whose worker thread
+        ends; a followed run's polling thread). The recorded steps stay readable; a closed and
+        deleted viewer lets its model go."""
         self._static.close()
+        self._source.close()
         self._canvas.close()
 
     def _static_key(self) -> tuple[Any, ...]:

@@ -220,3 +220,34 @@ def test_layer_output_traces_once_per_model_and_lets_the_model_go(monkeypatch):
     del model
     gc.collect()
     assert alive() is None, "layer_output's cache keeps the model alive"
+
+
+@pytest.mark.timeout(240)
+def test_twenty_viewers_created_fitted_closed_and_deleted_leave_no_memory_behind():
+    """A notebook cell re-run 20 times: each run makes a model and a viewer, fits, closes the
+    viewer and drops both. Every model is collected, and the process's resident memory returns
+    to within 5% of where it stood. The starting point is taken after two warm-up runs, so that
+    TensorFlow's and Keras' one-time allocations (runtime, kernels, tracing machinery) are not
+    counted as growth."""
+    import psutil
+
+    x, y = support.tiny_data()
+
+    def run(seed: int) -> weakref.ref:
+        model = support.tiny(seed=seed)
+        viewer = TensorViewer(model, x[:4])
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[viewer.callback()])
+        viewer.close()
+        alive = weakref.ref(model)
+        del viewer, model
+        return alive
+
+    for seed in range(2):
+        run(seed)
+    gc.collect()
+    start = psutil.Process().memory_info().rss
+    models = [run(seed) for seed in range(20)]
+    gc.collect()
+    end = psutil.Process().memory_info().rss
+    assert [m for m in models if m() is not None] == [], "closed viewers kept their models"
+    assert end <= 1.05 * start, f"RSS grew from {start / 2**20:.0f} MB to {end / 2**20:.0f} MB"
