@@ -106,7 +106,11 @@ def main() -> None:
             times[name].append(elapsed)
             last_callbacks[name] = callbacks
             if callbacks and hasattr(callbacks[0], "taken"):  # the viewer's own time, measured
-                shares[name].append(callbacks[0]._spent / elapsed)
+                cb = callbacks[0]
+                # Its time on the training thread and on the worker, the worker's last job (the
+                # last epoch's step, finished inside `fit` by its final flush) included.
+                own = cb._spent + cb._worker_delta()
+                shares[name].append(own / elapsed)
 
     base = statistics.median(times["no callback"])
     steps = int(np.ceil(len(x) * 0.9 / args.batch_size))

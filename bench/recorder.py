@@ -5,7 +5,8 @@ probe of 16 images:
 
 1. **Fit overhead.** `fit` for `--epochs` epochs with `Recorder(...)` (one step per epoch) against
    `fit` with no callback, each setup on its own warmed-up model, interleaved round by round so
-   that a slow moment of the machine hits both alike. Median wall time and ratio to the baseline
+   that a slow moment of the machine hits both alike, and rotated (AB, BA, AB, ...) so that
+   neither always runs first. Median wall time and ratio to the baseline
    of the same run. Target <= 1.03x.
 2. **Follow latency.** A `TensorViewer.follow(logdir)` polls a run folder (every 0.25 s, the
    default) while a recorder in another thread writes steps one second apart. Latency is the time
@@ -41,15 +42,23 @@ def fit_overhead(x, y, root: str, repeats: int, epochs: int) -> None:
     base.fit(x, y, epochs=1, batch_size=32, verbose=0)
     rec.fit(x, y, epochs=1, batch_size=32, verbose=0)
     times: dict[str, list[float]] = {"no callback": [], "Recorder": []}
-    for r in range(repeats):
+
+    def plain(r: int) -> None:
         t0 = time.perf_counter()
         base.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
         times["no callback"].append(time.perf_counter() - t0)
+
+    def recorded(r: int) -> None:
         recorder = Recorder(rec, x[:16], os.path.join(root, f"fit-{r}"))
         t0 = time.perf_counter()
         rec.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[recorder])
         times["Recorder"].append(time.perf_counter() - t0)
         recorder.close()
+
+    for r in range(repeats):
+        # Rotated (AB, BA, AB, ...): neither setup always runs first, after the other's garbage.
+        for run in (plain, recorded) if r % 2 == 0 else (recorded, plain):
+            run(r)
     baseline = statistics.median(times["no callback"])
     print(f"## fit overhead ({epochs} epochs, median of {repeats})")
     for name, ts in times.items():

@@ -21,9 +21,15 @@ import keras
 from .core.callback import MAX_OVERHEAD, RecordingCallback, check_every_n_batches
 from .core.extract import Extractor, check_probe, probe_info
 from .core.session import RecordingSession
-from .core.settings import DEFAULT_BINS, DEFAULT_BUDGET_MB, DEFAULT_MAX_VALUES, Settings
+from .core.settings import (
+    DEFAULT_BINS,
+    DEFAULT_BUDGET_MB,
+    DEFAULT_MAX_VALUES,
+    Settings,
+    refuse_other_keywords,
+)
 from .io import runfolder
-from .io.files import join
+from .io.files import check_path, join
 from .io.tensorboard import TensorBoardSink
 
 
@@ -55,6 +61,10 @@ def is_chief(model: Any = None) -> tuple[bool, str | None]:
         chief = True
     name = f"{task['type']}:{task.get('index', 0)}" if task.get("type") else None
     return chief, name
+
+
+#: The keyword arguments of `Recorder`, listed when another one is passed.
+ACCEPTED = ("layers", "every_n_batches", "budget_mb", "bins", "max_values", "tensorboard")
 
 
 class Recorder(RecordingCallback):
@@ -117,11 +127,10 @@ class Recorder(RecordingCallback):
         tensorboard: bool = False,
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            raise TypeError(f"Recorder got an unexpected keyword argument {next(iter(kwargs))!r}")
-        check_every_n_batches(every_n_batches, who="Recorder")
+        refuse_other_keywords("Recorder", kwargs, ACCEPTED)
+        self.logdir = check_path(logdir, "logdir", "runs/experiment-1")
+        every_n_batches = check_every_n_batches(every_n_batches, who="Recorder")
         settings = Settings.check(bins, max_values, budget_mb, who="Recorder")
-        self.logdir = os.fspath(logdir)
         probe = check_probe(model, probe)
         extractor = Extractor(model, layers, probe=probe)
         self.chief, self.task = is_chief(model)

@@ -8,6 +8,7 @@ only.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,17 +21,21 @@ from .session import RecordingSession
 MAX_OVERHEAD = 0.05
 
 
-def check_every_n_batches(every_n_batches: Any, *, who: str) -> None:
-    """Raise a `ValueError` naming `who` unless `every_n_batches` is `None` or a positive int."""
-    if every_n_batches is not None and (
+def check_every_n_batches(every_n_batches: Any, *, who: str) -> int | None:
+    """`every_n_batches` as an `int` (NumPy integers too), or `None`; else a `ValueError` naming
+    `who`."""
+    if every_n_batches is None:
+        return None
+    if (
         isinstance(every_n_batches, bool)
-        or not isinstance(every_n_batches, int)
+        or not isinstance(every_n_batches, numbers.Integral)
         or every_n_batches < 1
     ):
         raise ValueError(
             f"{who} received every_n_batches={every_n_batches!r}; it must be a positive "
             "integer, e.g. `every_n_batches=10`, or `None` to record only at epoch ends."
         )
+    return int(every_n_batches)
 
 
 class RecordingCallback(keras.callbacks.Callback):
@@ -84,7 +89,7 @@ class RecordingCallback(keras.callbacks.Callback):
         who: str = "TensorViewer.callback",
     ) -> None:
         super().__init__()
-        check_every_n_batches(every_n_batches, who=who)
+        every_n_batches = check_every_n_batches(every_n_batches, who=who)
         if not 0 < max_overhead <= 1:
             raise ValueError(
                 f"{who} received max_overhead={max_overhead!r}; it must be in (0, 1], "

@@ -6,15 +6,17 @@ snapshot; it is rebuilt only when the watched set or the model's structure chang
 Strategies, chosen per layer and shown in the catalog:
 
 - `input`: the probe itself, shown as the layer `input` (`input:NAME` for a model with several
-  inputs).
+  inputs). A layer keeps its name as its id: if a layer is named `input`, the probe's id moves to
+  `input:probe` (`input:NAME:probe` likewise).
 - `graph`: the output of a node of the model's own graph (Sequential and Functional models,
   including Sequential models built without an `Input`). All graph outputs come from one
   multi-output `keras.Model(model.inputs, outputs)`, built once and called compiled in inference
   mode (`training=False`): a `tf.function` on TensorFlow, a `jax.jit` stateless call (the variable
   values are arguments, so training never leaves it stale) on JAX, eagerly without gradients on
   PyTorch.
-- `capture`: an output that the top-level graph cannot reach: the layers of a subclassed model, and
-  the inner layers of a model used as a layer (`encoder/conv2d`). They are recorded while one
+- `capture`: an output that the top-level graph cannot reach: the layers of a subclassed model, the
+  inner layers of a model used as a layer (`encoder/conv2d`), and the sublayers of a custom layer
+  (`transformer_block/att`). They are recorded while one
   ordinary `model(x, training=False)` call is *traced*; the call hooks exist only during that trace
   and are removed even when it raises, so the model is left exactly as it was and `fit` computes
   exactly what it would without a viewer.
@@ -34,15 +36,17 @@ Ids:
   `dense@1`, `dense@2`;
 - a layer with several outputs (`return_state=True`, a tuple output): `lstm:0`, `lstm:1`;
   combined with repeated calls: `dense@1:0`;
-- a layer inside a model used as a layer: `encoder/conv2d` (per call of the container:
-  `encoder@1/conv2d`).
+- a layer inside a model used as a layer, or inside a custom layer (one written outside Keras,
+  e.g. a `TransformerBlock` and its attention `att`): `encoder/conv2d`,
+  `transformer_block/att` (per call of the container: `encoder@1/conv2d`). Keras' own layers
+  are recorded whole (the inside of a `MultiHeadAttention` is not listed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +60,9 @@ from .reduce import Bounds
 
 INPUT_ID = "input"
 """Id of the probe input in the catalog (`input:NAME` for each input of a multi-input model)."""
+
+PROBE_SUFFIX = "probe"
+"""Appended to a probe input's id that a layer's own id already takes: `input:probe`."""
 
 STRATEGY_INPUT = "input"
 STRATEGY_GRAPH = "graph"
@@ -130,19 +137,34 @@ def _children(model: Any) -> list[Any]:
     return [layer for layer in model.layers if not _is_input_layer(layer)]
 
 
+def _is_custom(layer: Any) -> bool:
+    """A layer written outside Keras itself (a user's `TransformerBlock`, a keras-hub block)."""
+    return not type(layer).__module__.startswith("keras.")
+
+
+def _sublayers(layer: Any) -> list[Any]:
+    """The layers whose calls are recorded inside `layer`: a model's layers, and the tracked
+    sublayers of a custom layer (Keras' own layers are recorded whole)."""
+    if isinstance(layer, keras.Model):
+        return _children(layer)
+    if _is_custom(layer):
+        return [sub for sub in getattr(layer, "_layers", []) if isinstance(sub, keras.layers.Layer)]
+    return []
+
+
 def _tree(model: Any) -> list[Any]:
-    """Every layer whose calls are recorded: the model's sublayers, recursing into nested models."""
+    """Every layer whose calls are recorded: the model's sublayers, recursing into nested models
+    and into custom layers (`transformer_block/att`)."""
     seen: dict[int, Any] = {}
 
-    def walk(m: Any) -> None:
-        for layer in _children(m):
+    def walk(layers: list[Any]) -> None:
+        for layer in layers:
             if id(layer) in seen:
                 continue
             seen[id(layer)] = layer
-            if isinstance(layer, keras.Model):
-                walk(layer)
+            walk(_sublayers(layer))
 
-    walk(model)
+    walk(_children(model))
     return list(seen.values())
 
 
@@ -375,6 +397,33 @@ def _validate_array(
     return np.ascontiguousarray(x, dtype=want)
 
 
+def check_batch_type(value: Any, what: str = "The probe") -> None:
+    """Refuse what is not a batch of inputs (`None`, a generator, a `tf.data.Dataset`, a Keras
+    `PyDataset`) with a `TypeError` saying how to take one batch out of it.
+
+    Args:
+        value: The probe, or `x` of `layer_output`.
+        what: How the messages name it. Defaults to `"The probe"`.
+    """
+    kind = None
+    if value is None:
+        kind = "None"
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_batch_type(v, what)
+        return
+    elif type(value).__name__.endswith("Dataset") or hasattr(value, "element_spec"):
+        kind = f"a dataset ({type(value).__name__}, e.g. a tf.data Dataset)"
+    elif hasattr(value, "__next__") or type(value).__name__ == "generator":
+        kind = f"an iterator ({type(value).__name__}, e.g. a generator)"
+    if kind is not None:
+        raise TypeError(
+            f"{what} must be a batch of inputs, but received {kind}. Pass a NumPy array or a "
+            "tensor batch, e.g. `next(iter(ds))[0]` for the first batch of a dataset `ds`, or "
+            "`x_val[:16]`."
+        )
+
+
 def _resolve_spec(model: Any, probe: Any = None) -> _InputSpec:
     spec = _model_input_spec(model)
     if spec is None:
@@ -435,8 +484,10 @@ def check_probe(
     >>> probe = check_probe(model, x_val[:16])
     """
     _check_model(model)
+    check_batch_type(probe)
     spec = _resolve_spec(model, probe)
-    arrays = _normalize(model, spec, probe)
+    # A copy: the probe the caller keeps may change, the recorded one never does.
+    arrays = [np.array(a, copy=True) for a in _normalize(model, spec, probe)]
     if budget_bytes is not None:
         infos = catalog(model, probe=probe)
         by_id = {info.id: info for info in infos}
@@ -497,16 +548,20 @@ def _check_budget(
     fits = int(budget_bytes // per_sample) if per_sample else n
     top = sorted(infos, key=lambda i: -_bytes_per_sample(i, arrays))[:3]
     largest = ", ".join(f"{i.id!r} {_bytes_per_sample(i, arrays) * n / 2**20:.1f} MB" for i in top)
-    advice = (
-        f"Use a smaller probe (at most {fits} samples fit, e.g. `probe=x_val[:{fits}]`), "
-        if fits >= 1
-        else "Watch fewer layers, "
-    )
+    if fits >= 1:
+        advice = (
+            f"Use a smaller probe (at most {fits} samples fit, e.g. `probe=x_val[:{fits}]`), "
+            "watch fewer layers with `layers=[...]`, or raise the budget (`budget_mb`)."
+        )
+    else:
+        advice = (
+            "Not even one sample fits: watch fewer layers with `layers=[...]`, or raise the "
+            "budget (`budget_mb`)."
+        )
     raise ValueError(
         f"The outputs of the {len(infos)} watched layers on this probe of {n} samples would take "
         f"{total / 2**20:.1f} MB, more than the memory budget of {budget_bytes / 2**20:.1f} MB. "
-        f"Largest: {largest}. {advice}watch fewer layers with `layers=[...]`, or raise the "
-        "budget (`budget_mb`)."
+        f"Largest: {largest}. {advice}"
     )
 
 
@@ -700,8 +755,8 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
                         output_index=index,
                     )
                 )
-        if not any(isinstance(info.layer, keras.Model) for info in graph):
-            return infos + graph
+        if not any(_sublayers(info.layer) for info in graph):
+            return _probe_ids_apart(infos + graph)
     calls = _trace_calls(model, spec, arrays)
     captured: dict[str, list[LayerInfo]] = {}
     for cid, (layer, parent, shapes, dtypes) in calls.items():
@@ -724,12 +779,24 @@ def catalog(model: Any, probe: Any = None) -> list[LayerInfo]:
                 )
             )
     if fn is None:
-        return infos + [info for group in captured.values() for info in group]
+        return _probe_ids_apart(infos + [info for group in captured.values() for info in group])
     # The inside of a nested model follows that model's own entry.
     for info in graph:
         infos.append(info)
         if info.output_index in (None, 0):
             infos.extend(captured.pop(info.call_id, []))
+    return _probe_ids_apart(infos)
+
+
+def _probe_ids_apart(infos: list[LayerInfo]) -> list[LayerInfo]:
+    """A layer keeps its name as its id; a probe input whose id a layer already has (a layer
+    named `input`) moves to `input:probe` (`input:a:probe` for an input `a`)."""
+    taken = {info.id for info in infos if info.strategy != STRATEGY_INPUT}
+    for info in infos:
+        if info.strategy == STRATEGY_INPUT:
+            while info.id in taken:
+                info.id = f"{info.id}:{PROBE_SUFFIX}"
+            taken.add(info.id)
     return infos
 
 
@@ -853,6 +920,42 @@ def _distribute(arrays: Sequence[np.ndarray]) -> list[Any]:
 # ----------------------------------------------------------------------------- the extractor
 
 
+def check_layer_ids(layers: Any) -> list[str] | None:
+    """The watched ids as a list, or `None` (every layer); a clear error for a string, an empty
+    list or an id given twice.
+
+    Raises:
+        TypeError: If `layers` is a string or not a sequence.
+        ValueError: If `layers` is empty or names a layer twice.
+    """
+    if layers is None:
+        return None
+    if isinstance(layers, (str, bytes)):
+        raise TypeError(
+            f"`layers` must be a list of layer ids, not a string: received layers={layers!r}. "
+            f"Pass a list, e.g. `layers=[{layers!r}]`."
+        )
+    try:
+        ids = list(layers)
+    except TypeError:
+        raise TypeError(
+            f"`layers` must be a list of layer ids; received {type(layers).__name__}. Pass a "
+            "list, e.g. `layers=['dense']`, or `None` for every layer."
+        ) from None
+    if not ids:
+        raise ValueError(
+            "`layers` is empty: a viewer of no layer shows nothing. Pass the ids to watch, e.g. "
+            "`layers=['dense']`, or `layers=None` (the default) for every layer."
+        )
+    twice = sorted({str(i) for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(
+            f"`layers` names {', '.join(repr(i) for i in twice)} more than once: {ids!r}. Pass "
+            "each id once."
+        )
+    return ids
+
+
 class Extractor:
     """Evaluates the watched outputs of a model on a probe in one forward pass.
 
@@ -887,7 +990,7 @@ class Extractor:
         budget_bytes: float | None = None,
     ) -> None:
         self.model = model
-        self._requested = None if layers is None else list(layers)
+        self._requested = check_layer_ids(layers)
         self.budget_bytes = budget_bytes
         self._example = probe
         self._build()
@@ -981,8 +1084,46 @@ class Extractor:
         return _compile(run, model, spec, arrays)
 
     def _check_budget(self, arrays: Sequence[np.ndarray]) -> None:
-        if self.budget_bytes is not None:
-            _check_budget(self.layers, arrays, self.budget_bytes)
+        """Refuse a probe whose outputs would exceed the budget. Unknown dimensions (an input of
+        unknown size) are taken from the function traced for this probe's shape, the one every
+        snapshot runs (built here once), so downsampling counts as it really happens."""
+        if self.budget_bytes is None:
+            return
+        infos = self.layers
+        if _backend() == "tensorflow" and any(
+            d is None
+            for info in infos
+            if info.strategy != STRATEGY_INPUT
+            for d in info.output_shape[1:]
+        ):
+            shapes = self._traced_shapes(arrays)
+            infos = [
+                dataclasses.replace(info, output_shape=shapes.get(info.id, info.output_shape))
+                for info in infos
+            ]
+        _check_budget(infos, arrays, self.budget_bytes)
+
+    def _function(self, arrays: Sequence[np.ndarray]) -> Any:
+        """The compiled function for the probe's signature, built on first use."""
+        sig = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+        fn = self._fns.get(sig)
+        if fn is None:
+            fn = self._fns[sig] = self._make_fn(arrays)
+        return fn
+
+    def _order(self) -> list[LayerInfo]:
+        """The computed outputs in the order the compiled function returns them."""
+        if self._capture_graph:
+            return self._capture + self._graph
+        return (self._graph if self._runner is not None else []) + self._capture
+
+    def _traced_shapes(self, arrays: Sequence[np.ndarray]) -> dict[str, tuple[int | None, ...]]:
+        """Output shapes of the computed layers as traced for the probe's input shapes."""
+        if not self._computed:
+            return {}
+        function = self._function(arrays)._call  # the tf.function (TensorFlow only)
+        outputs = function.get_concrete_function().structured_outputs
+        return {info.id: tuple(out.shape) for info, out in zip(self._order(), outputs, strict=True)}
 
     # -- calling
 
@@ -995,43 +1136,56 @@ class Extractor:
         Returns:
             `{id: array}`; an `input` entry is the probe itself.
         """
+        self.refresh()  # the watched ids may change with the structure
+        return self.outputs(probe, self.ids)
+
+    def refresh(self) -> None:
+        """Rebuild if the model's structure changed since the last build."""
         if _structure_key(self.model) != self._key:
             self._build()
+
+    def outputs(self, probe: Any, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Outputs of the watched layers `ids` on `probe`, as NumPy arrays, in that order.
+
+        The one compiled function computes every watched output; only those asked for are
+        converted to NumPy.
+        """
+        self.refresh()
         arrays = _normalize(self.model, self._spec, probe)
         self._check_budget(arrays)
+        wanted = set(ids)
         out: dict[str, np.ndarray] = {}
-        if self._computed:
-            sig = tuple((a.shape[1:], a.dtype.str) for a in arrays)
-            fn = self._fns.get(sig)
-            if fn is None:
-                fn = self._fns[sig] = self._make_fn(arrays)
-            values = fn(*arrays)
-            order = (self._graph if self._runner is not None else []) + self._capture
-            if self._capture_graph:
-                order = self._capture + self._graph
-            for info, value in zip(order, values, strict=True):
-                out[info.id] = _to_numpy(value)
+        if self._computed and any(i.id in wanted for i in self._computed):
+            values = self._function(arrays)(*arrays)
+            for info, value in zip(self._order(), values, strict=True):
+                if info.id in wanted:
+                    out[info.id] = _to_numpy(value)
         for info in self.layers:
             if info.strategy == STRATEGY_INPUT:
                 out[info.id] = arrays[info.input_index]
-        return {lid: out[lid] for lid in self.ids}
+        return {lid: out[lid] for lid in ids}
 
 
 # ----------------------------------------------------------------------------- layer_output
 
-_CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-_CACHE_SIZE = 16
+_CACHE_ATTR = "_kerasviz_layer_output"
+"""The attribute of a model that holds `layer_output`'s extractor of it."""
 
 
-def _cached(model: Any, x: Any) -> dict[str, Any]:
-    """Per-model cache of `layer_output`: the catalog and up to 16 one-layer extractors."""
-    key = _structure_key(model)
-    entry = _CACHE.get(model)
-    if entry is None or entry["key"] != key:
+def _cached(model: Any, x: Any) -> Extractor:
+    """`layer_output`'s one extractor of every layer of `model`, built on first use.
+
+    It is kept on the model itself (set past Keras' attribute tracking), so it lives exactly as
+    long as the model: a module-level map, even a weak-keyed one, would keep every model alive
+    through the extractor it maps to, which holds the model.
+    """
+    extractor = model.__dict__.get(_CACHE_ATTR)
+    if extractor is None:
         probe = x if _model_input_spec(model) is None else None
-        entry = {"key": key, "catalog": catalog(model, probe=probe), "extractors": OrderedDict()}
-        _CACHE[model] = entry
-    return entry
+        extractor = Extractor(model, probe=probe)
+        object.__setattr__(model, _CACHE_ATTR, extractor)
+    extractor.refresh()
+    return extractor
 
 
 def _history(tensor: Any) -> Any:
@@ -1113,9 +1267,9 @@ def layer_output(model: Any, layer: Any, x: Any) -> np.ndarray:
 
     This is the answer to "how do I turn a `KerasTensor` into a NumPy array?": a `KerasTensor`
     (`layer.output`) is symbolic and holds no values, so it must be evaluated on inputs. The
-    evaluation runs in inference mode (`training=False`) through a compiled extractor that is
-    cached per model and layer, so calling this in a callback every epoch costs one pruned forward
-    pass and never grows memory. It works inside a callback during `fit` (pass `self.model`).
+    evaluation runs in inference mode (`training=False`) through one compiled extractor of every
+    layer, built on the first call and cached on the model (it goes with the model), so a later
+    call, for any layer, costs one forward pass and no tracing, and never grows memory. It works inside a callback during `fit` (pass `self.model`).
 
     Args:
         model: A built Keras 3 model.
@@ -1138,18 +1292,11 @@ def layer_output(model: Any, layer: Any, x: Any) -> np.ndarray:
     (4, 10)
     """
     _check_model(model)
+    check_batch_type(x, "`x`")
     spec = _resolve_spec(model, x)
     arrays = _normalize(model, spec, x)
-    entry = _cached(model, x)
-    info = _resolve_layer(model, layer, entry["catalog"])
+    extractor = _cached(model, x)
+    info = _resolve_layer(model, layer, extractor.catalog)
     if info.strategy == STRATEGY_INPUT:
         return arrays[info.input_index]
-    extractors: OrderedDict[str, Extractor] = entry["extractors"]
-    extractor = extractors.get(info.id)
-    if extractor is None:
-        probe = x if _model_input_spec(model) is None else None
-        extractor = extractors[info.id] = Extractor(model, [info.id], probe=probe)
-        while len(extractors) > _CACHE_SIZE:
-            extractors.popitem(last=False)
-    extractors.move_to_end(info.id)
-    return extractor(arrays if len(arrays) > 1 else arrays[0])[info.id]
+    return extractor.outputs(arrays if len(arrays) > 1 else arrays[0], [info.id])[info.id]

@@ -26,8 +26,10 @@ of the history, not only its array data, stays within the budget.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
-from typing import Any
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -40,6 +42,21 @@ STEP_OVERHEAD_BYTES = 768
 
 ARRAY_OVERHEAD_BYTES = 160
 """Estimated Python-object bytes per held array (`ndarray` header and dict entry)."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Run a `History` method under the history's lock: a step being added or thinned on the
+    worker thread is never seen half done by a reader on another thread."""
+
+    @functools.wraps(method)
+    def locked(self: History, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 class _Record:
@@ -97,10 +114,14 @@ class _Record:
 class History(Store):
     """Snapshots and full-precision arrays by (layer, epoch label), within `budget_bytes`.
 
-    See the module docstring for what is kept and the thinning rule.
+    See the module docstring for what is kept and the thinning rule. Every public method runs
+    under one lock: the worker thread adds and thins steps while the notebook reads them.
 
     Args:
         budget_bytes: Most bytes to hold, `> 0`.
+        values_only: Charge only the full-precision arrays against the budget, and thin only
+            them: the ledger of a run folder, which keeps every step's statistics, histograms
+            and display arrays on disk whatever the budget. Defaults to `False`.
 
     Raises:
         ValueError: If `budget_bytes <= 0`.
@@ -111,12 +132,15 @@ class History(Store):
     >>> thinned = history.add(Step(epoch=0, snapshots=snapshots, arrays=arrays))
     """
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, *, values_only: bool = False) -> None:
         if not budget_bytes > 0:
             raise ValueError(
                 f"History received budget_bytes={budget_bytes!r}; it must be a number of bytes > 0."
             )
         self.budget_bytes = int(budget_bytes)
+        self.values_only = values_only
+        self._values_bytes = 0
+        self._lock = threading.RLock()
         self._records: dict[float, _Record] = {}
         self._keys: list[float] = []  # ascending
         self._with_values: list[float] = []  # ascending keys whose full arrays are kept
@@ -129,36 +153,58 @@ class History(Store):
     # ------------------------------------------------------------------ reading
 
     @property
+    @_locked
     def epochs(self) -> list[float | int]:
         """Labels of every recorded step, ascending."""
         return [label(k) for k in self._keys]
 
     @property
+    @_locked
     def kept_epochs(self) -> list[float | int]:
         """Labels of the steps whose full-precision arrays are still kept, ascending."""
         return [label(k) for k in self._with_values]
 
     @property
+    @_locked
     def display_epochs(self) -> list[float | int]:
         """Labels of the steps whose display arrays are still kept, ascending."""
         return [label(k) for k in self._with_display]
 
     @property
+    @_locked
     def charged_bytes(self) -> int:
-        """The bytes counted against the budget: `nbytes` plus the Python-object estimate."""
+        """The bytes counted against the budget: `nbytes` plus the Python-object estimate (with
+        `values_only`: the bytes of the full arrays kept)."""
+        if self.values_only:
+            return self._values_bytes
         return (
             self.nbytes
             + STEP_OVERHEAD_BYTES * len(self._keys)
             + ARRAY_OVERHEAD_BYTES * self._n_arrays
         )
 
+    @_locked
     def __len__(self) -> int:
         return len(self._keys)
 
+    @_locked
     def layers(self, epoch: float = -1) -> tuple[str, ...]:
         """Layer ids recorded at a step."""
         return self._records[self.resolve(epoch)].table.layers
 
+    @_locked
+    def ever_recorded(self, layer: Any) -> bool:
+        """Whether any step recorded `layer` (steps of one model share their layer tuple)."""
+        seen: set[int] = set()
+        for record in self._records.values():
+            layers = record.table.layers
+            if id(layers) not in seen:
+                seen.add(id(layers))
+                if layer in layers:
+                    return True
+        return False
+
+    @_locked
     def resolve(self, epoch: float) -> float:
         """The stored key of an epoch label; `-1` means the latest step.
 
@@ -192,6 +238,7 @@ class History(Store):
                 f"recorded there: {', '.join(record.table.layers)}."
             ) from None
 
+    @_locked
     def values(self, layer: str, epoch: float = -1) -> np.ndarray:
         """The full-precision output of `layer` at a step, as a read-only view.
 
@@ -211,11 +258,13 @@ class History(Store):
         view.flags.writeable = False  # the history's copy stays as recorded
         return view
 
+    @_locked
     def stats(self, layer: str, epoch: float = -1) -> dict[str, Any]:
         """The exact statistics of `layer` at a step (always kept)."""
         record = self._records[self.resolve(epoch)]
         return record.table.stats_of(self._layer_index(record, layer))
 
+    @_locked
     def snapshot(self, layer: str, epoch: float = -1) -> Snapshot:
         """The snapshot of `layer` at a step; its `display` is empty if it was thinned away."""
         record = self._records[self.resolve(epoch)]
@@ -223,26 +272,34 @@ class History(Store):
         return record.snapshot(layer)
 
     def snapshots(self) -> Iterator[Snapshot]:
-        """Every snapshot whose display array is kept, in step order, then layer order."""
-        for key in self._with_display:
-            record = self._records[key]
-            for lid in record.table.layers:
-                yield record.snapshot(lid)
+        """Every snapshot whose display array is kept, in step order, then layer order (as they
+        were when the call was made)."""
+        with self._lock:
+            kept = [
+                self._records[key].snapshot(lid)
+                for key in self._with_display
+                for lid in self._records[key].table.layers
+            ]
+        yield from kept
 
+    @_locked
     def step(self, epoch: float = -1) -> Step:
         """A recorded step, whole: snapshots (empty displays if thinned) and kept arrays."""
         return self._records[self.resolve(epoch)].step()
 
+    @_locked
     def logs(self) -> dict[float | int, dict[str, float]]:
         """Training logs by epoch label."""
         return {label(k): dict(self._records[k].logs) for k in self._keys}
 
     # ------------------------------------------------------------------ writing
 
+    @_locked
     def write(self, step: Step) -> None:
         """Keep a finished step of a recording session (`Sink.write`), thinning old ones."""
         self.add(step)
 
+    @_locked
     def add(self, step: Step, *, thin: bool = True) -> list[float | int]:
         """Record a step, then thin old steps to stay within the budget.
 
@@ -273,6 +330,7 @@ class History(Store):
         if record.arrays is not None:
             bisect.insort(self._with_values, key)
             self.nbytes += record.values_nbytes()
+            self._values_bytes += record.values_nbytes()
             self._n_arrays += len(record.arrays)
         return self._thin() if thin else []
 
@@ -289,6 +347,7 @@ class History(Store):
     def _drop_values(self, key: float, record: _Record | None = None) -> None:
         record = record or self._records[key]
         self.nbytes -= record.values_nbytes()
+        self._values_bytes -= record.values_nbytes()
         self._n_arrays -= len(record.arrays or ())
         record.arrays = None
         self._with_values.remove(key)
@@ -324,7 +383,9 @@ class History(Store):
                 self._drop_values(victim)
                 dropped.append(label(victim))
                 continue
-            victim = self._interior_victim(self._with_display, "display")
+            victim = None
+            if not self.values_only:
+                victim = self._interior_victim(self._with_display, "display")
             if victim is not None:
                 self._drop_display(victim)
                 continue
@@ -332,7 +393,7 @@ class History(Store):
                 victim = self._with_values[0]
                 self._drop_values(victim)
                 dropped.append(label(victim))
-            elif len(self._with_display) == 2:
+            elif len(self._with_display) == 2 and not self.values_only:
                 self._drop_display(self._with_display[0])
             else:
                 break  # only the always-kept data and the latest display remain

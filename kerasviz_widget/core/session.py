@@ -178,9 +178,10 @@ class RecordingSession:
         self.status("error", message)
         self._failures.add(message)
 
-    def flush(self) -> None:
-        """Wait until the worker has handed every step to the sinks."""
-        self._worker.join()
+    def flush(self) -> bool:
+        """Wait until the worker has handed every step to the sinks (at most `JOIN_TIMEOUT`
+        seconds: a flush never hangs); returns whether it has."""
+        return self._worker.join()
 
     def report_failures(self) -> None:
         """Warn, on the calling (training) thread, about the first failure of this run."""
@@ -212,7 +213,7 @@ class RecordingSession:
                 Defaults to `False`.
         """
         self.running = False
-        self.flush()
+        finished = self.flush()
         self.report_failures()
         for sink in self.sinks:
             with contextlib.suppress(Exception):
@@ -224,14 +225,17 @@ class RecordingSession:
                 f"Training stopped early; every completed step is kept (latest: epoch "
                 f"{epochs[-1]}). {note}"
             ).strip()
+        if not finished:
+            note = f"{note} Steps still being recorded appear when they are done.".strip()
         if self.error:
             self.status("error", f"{self.error} {note}".strip(), skipped)
         else:
             self.status("idle", note, skipped)
 
     def close(self) -> None:
-        """Finish every step and close every sink."""
-        self.flush()
+        """Finish every step (at most `JOIN_TIMEOUT` seconds), end the worker thread, and close
+        every sink."""
+        self._worker.close()
         for sink in self.sinks:
             with contextlib.suppress(Exception):
                 sink.close()

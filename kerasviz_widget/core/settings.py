@@ -7,9 +7,10 @@ only.
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +23,51 @@ DEFAULT_MAX_VALUES = 262_144
 DEFAULT_BUDGET_MB = 512
 """Memory budget of a history (and of the full arrays of a run folder), in MB."""
 
+MAX_BINS = 4096
+"""Most histogram bins: a histogram is drawn a few hundred pixels wide, so more bins than this
+show nothing more, while every step keeps `bins` counts per layer (4096 bins: 16 KB per layer and
+step, kept whatever the budget)."""
+
+MAX_MAX_VALUES = 2**24
+"""Most values of one display array (16,777,216): twice the pixels of a 4K screen, 32 MB of
+float16 per layer and step. More cannot be seen, and would be sent to the browser at every step."""
+
+MAX_BUDGET_MB = 2**20
+"""Largest memory budget, in MB (1 TiB): more than the memory of any machine the history lives
+on, so a larger number is a mistake of unit (bytes passed as MB), refused before it is used."""
+
+
+def refuse_other_keywords(who: str, kwargs: Mapping[str, Any], accepted: Sequence[str]) -> None:
+    """Raise a `TypeError` naming the unexpected keyword arguments and listing the accepted ones.
+
+    Args:
+        who: The class or function that received them, e.g. `"TensorViewer"`.
+        kwargs: The keyword arguments left over.
+        accepted: The keyword arguments `who` accepts.
+    """
+    if kwargs:
+        names = ", ".join(repr(k) for k in kwargs)
+        close = difflib.get_close_matches(next(iter(kwargs)), list(accepted), n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise TypeError(
+            f"{who} got an unexpected keyword argument {names}.{hint} It accepts: "
+            f"{', '.join(accepted)}."
+        )
+
 
 @dataclass(frozen=True)
 class Settings:
     """How steps are reduced and how much of them is kept.
 
     Attributes:
-        bins: Histogram bins, an integer >= 2. Defaults to `64`.
-        max_values: Most values per display array, an integer >= 1. Defaults to `262_144`.
-        budget_bytes: Memory budget of the history, in bytes, > 0. Defaults to 512 MB.
+        bins: Histogram bins, an integer in [2, 4096] (`MAX_BINS`). Defaults to `64`.
+        max_values: Most values per display array, an integer in [1, 2**24]
+            (`MAX_MAX_VALUES`). Defaults to `262_144`.
+        budget_bytes: Memory budget of the history, in bytes, > 0 and at most 1 TiB
+            (`MAX_BUDGET_MB`). Defaults to 512 MB.
+
+    The upper bounds are checked before anything is allocated: a viewer sizes its figures by
+    `bins`, so `bins=10**9` would take gigabytes before any other check.
 
     Example:
 
@@ -64,33 +101,39 @@ class Settings:
             The settings, with the budget in bytes.
 
         Raises:
-            ValueError: If `bins < 2`, `max_values < 1`, `budget_mb <= 0`, or one is not a number.
+            ValueError: If `bins` is not in [2, 4096], `max_values` not in [1, 2**24],
+                `budget_mb` not in (0, 2**20], or one is not a number.
         """
-        if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
+        if (
+            isinstance(bins, bool)
+            or not isinstance(bins, numbers.Integral)
+            or not 2 <= bins <= MAX_BINS
+        ):
             raise ValueError(
-                f"{who} received bins={bins!r}; it must be an integer >= 2 (the number of "
-                f"histogram bins). Pass e.g. `bins={DEFAULT_BINS}`, the default."
+                f"{who} received bins={bins!r}; it must be an integer >= 2 and at most "
+                f"{MAX_BINS} (the number of histogram bins). Pass e.g. `bins={DEFAULT_BINS}`, "
+                "the default."
             )
         if (
             isinstance(max_values, bool)
             or not isinstance(max_values, numbers.Integral)
-            or (max_values < 1)
+            or not 1 <= max_values <= MAX_MAX_VALUES
         ):
             raise ValueError(
-                f"{who} received max_values={max_values!r}; it must be an integer >= 1 (the "
-                "most values of a display array sent to the front-end). Pass e.g. "
-                f"`max_values={DEFAULT_MAX_VALUES:_}`, the default."
+                f"{who} received max_values={max_values!r}; it must be an integer >= 1 and at "
+                f"most {MAX_MAX_VALUES:_} (the most values of a display array sent to the "
+                f"front-end). Pass e.g. `max_values={DEFAULT_MAX_VALUES:_}`, the default."
             )
         if (
             isinstance(budget_mb, bool)
             or not isinstance(budget_mb, numbers.Real)
             or not math.isfinite(budget_mb)
-            or budget_mb <= 0
+            or not 0 < budget_mb <= MAX_BUDGET_MB
         ):
             raise ValueError(
                 f"{who} received budget_mb={budget_mb!r}; it must be a finite number of MB "
-                "> 0 (the memory budget of the history). Pass e.g. "
-                f"`budget_mb={DEFAULT_BUDGET_MB}`, the default."
+                f"> 0 and at most {MAX_BUDGET_MB:_} (1 TiB; the memory budget of the history). "
+                f"Pass e.g. `budget_mb={DEFAULT_BUDGET_MB}`, the default."
             )
         return cls(int(bins), int(max_values), max(1, int(budget_mb * 2**20)))
 

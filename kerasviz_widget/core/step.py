@@ -26,7 +26,16 @@ def label(epoch: float) -> float | int:
 
 
 def scalar_logs(logs: Mapping[str, Any] | None) -> dict[str, float]:
-    """The scalar entries of Keras logs as floats; vectors (e.g. per-class metrics) are left out."""
+    """The scalar entries of Keras logs as floats; vectors (e.g. per-class metrics) are left out.
+
+    Raises:
+        TypeError: If `logs` is neither `None` nor a mapping.
+    """
+    if logs is not None and not isinstance(logs, Mapping):
+        raise TypeError(
+            f"`logs` must be a dict of training logs, e.g. `logs={{'loss': 0.3}}`, or None; "
+            f"received {logs!r}."
+        )
     out: dict[str, float] = {}
     for key, value in (logs or {}).items():
         with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ to disk before the rename) and never import TensorFlow; a URL (`gs://...`) goes 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable
@@ -128,6 +129,81 @@ def fs() -> Any:
     return _FS
 
 
+def check_path(path: Any, what: str = "path", example: str = "run.npz") -> str:
+    """`path` as a `str`, or a clear error naming the argument `what`.
+
+    Raises:
+        TypeError: If `path` is not a `str`, `bytes` or `os.PathLike` (e.g. `None`).
+        ValueError: If `path` is empty (it would mean the current folder).
+    """
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"`{what}` must be a path (a str or a pathlib.Path); received {path!r}. Pass a "
+            f"path, e.g. `{what}={example!r}`."
+        ) from None
+    text = os.fsdecode(text)
+    if not text:
+        raise ValueError(
+            f"`{what}` is empty ({what}=''), which would write into the current folder. Pass a "
+            f"path of its own, e.g. `{what}={example!r}`."
+        )
+    return text
+
+
+_TF_ERRORS = {
+    "NotFoundError": FileNotFoundError,
+    "PermissionDeniedError": PermissionError,
+    "AlreadyExistsError": FileExistsError,
+    "FailedPreconditionError": NotADirectoryError,
+}
+
+
+def os_error(exc: BaseException, path: str, action: str) -> OSError:
+    """An `OSError` (of the matching subclass) that names `path`, says what failed and the fix.
+
+    TensorFlow's filesystem errors (`tf.errors.NotFoundError`, `PermissionDeniedError`, ...),
+    which are not `OSError`s, become one, so `except OSError` catches every filesystem failure.
+
+    Args:
+        exc: The error raised by the filesystem.
+        path: The path being written or read.
+        action: What was being done, e.g. `"write"`, `"create the run folder"`.
+    """
+    if isinstance(exc, OSError):
+        cls: type[OSError] = type(exc)
+        reason = exc.strerror or str(exc)
+    else:
+        cls = _TF_ERRORS.get(type(exc).__name__, OSError)
+        reason = getattr(exc, "message", None) or str(exc)
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    if issubclass(cls, FileNotFoundError):
+        fix = (
+            f"Create the folder first, e.g. `os.makedirs({folder!r})`, or pass a path in a "
+            "folder that exists."
+        )
+    elif issubclass(cls, PermissionError):
+        fix = "Pass a path in a folder you may write to, or change the folder's permissions."
+    elif issubclass(cls, IsADirectoryError):
+        fix = f"{path!r} is a folder: pass a file name, e.g. {join(path, 'run.npz')!r}."
+    elif issubclass(cls, (NotADirectoryError, FileExistsError)):
+        fix = "A part of the path is a file, not a folder: pass a path whose folders are folders."
+    else:
+        fix = "Check the path, and free some disk space if the disk is full."
+    error = cls(f"Cannot {action} {path!r}: {reason}. {fix}")
+    if isinstance(exc, OSError):
+        error.errno = exc.errno  # `str(error)` stays the message above
+    return error
+
+
+def is_fs_error(exc: BaseException) -> bool:
+    """Whether `exc` is a filesystem error: an `OSError`, or one of TensorFlow's `OpError`s."""
+    return isinstance(exc, OSError) or (
+        type(exc).__module__.startswith("tensorflow") and hasattr(exc, "error_code")
+    )
+
+
 def join(*parts: str) -> str:
     """Join path parts with `/` (valid for local paths and for URLs such as `gs://`)."""
     head, *rest = (str(p) for p in parts)
@@ -150,8 +226,22 @@ def atomic_write(
         path: The destination; replaced if it exists. A URL (`gs://...`) goes through
             `tf.io.gfile`.
         content: The bytes, or a function that writes them to the open (binary) file.
+
+    Raises:
+        TypeError: If `path` is not a path.
+        OSError: If the file cannot be written; the message names `path` and the fix (also for
+            TensorFlow's filesystem errors). No temporary file is left behind.
     """
-    path = os.fspath(path)
+    path = check_path(path)
+    try:
+        _atomic_write(path, content)
+    except BaseException as exc:
+        if is_fs_error(exc):
+            raise os_error(exc, path, "write") from exc
+        raise
+
+
+def _atomic_write(path: str, content: bytes | Callable[[IO[bytes]], None]) -> None:
     folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
     tmp_name = f"{TMP_MARK}{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp = join(folder, tmp_name) if folder else tmp_name
@@ -162,11 +252,17 @@ def atomic_write(
             buffer = io.BytesIO()
             content(buffer)
             content = buffer.getvalue()
-        with fs().GFile(tmp, "wb") as f:
-            f.write(content)
-        if _before_rename is not None:
-            _before_rename(tmp)
-        fs().rename(tmp, path, overwrite=True)
+        try:
+            with fs().GFile(tmp, "wb") as f:
+                f.write(content)
+            if _before_rename is not None:
+                _before_rename(tmp)
+            fs().rename(tmp, path, overwrite=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if fs().exists(tmp):
+                    fs().remove(tmp)
+            raise
         return
     try:
         with open(tmp, "xb") as f:

@@ -299,7 +299,10 @@ def read_history(path: str | os.PathLike[str]) -> HistoryData:
     """
     p = pathlib.Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"Cannot load {str(path)!r}: there is no such file.")
+        raise FileNotFoundError(
+            f"Cannot load {str(path)!r}: there is no such file. Check the path; pass a file "
+            "written by `viewer.save(path)`, or a run folder written by a `Recorder`."
+        )
     return _read_archive(p, path)
 
 
@@ -324,15 +327,65 @@ def _read_archive(source: Any, path: Any) -> HistoryData:
         raise _fail(path, "it is a single NumPy array, not a kerasviz_widget history archive.")
     with npz:
         header = _read_header(npz, path)
-        steps = [_read_step(npz, path, k, meta) for k, meta in enumerate(header["steps"])]
-    settings = header.get("settings")
-    return HistoryData(
-        steps=steps,
-        settings=Settings.from_json(settings if isinstance(settings, dict) else None),
-        catalog=[dict(c) for c in header.get("catalog") or [] if isinstance(c, dict)],
-        probe=dict(header.get("probe") or {}),
-        kind=str(header.get("kind", "history")),
+        try:
+            steps = [_read_step(npz, path, k, meta) for k, meta in enumerate(header["steps"])]
+            settings = header.get("settings")
+            return HistoryData(
+                steps=steps,
+                settings=Settings.from_json(settings if isinstance(settings, dict) else None),
+                catalog=check_catalog(header.get("catalog") or []),
+                probe=check_probe_info(header.get("probe") or {"n": 0, "input_shapes": []}),
+                kind=str(header.get("kind", "history")),
+            )
+        except HistoryFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any other damage: refused, naming the file
+            raise _fail(path, f"its content is malformed ({exc}).") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_catalog(value: Any) -> list[dict[str, Any]]:
+    """A recorded layer catalog, checked entry by entry; a `ValueError` says what is wrong.
+
+    Each entry is `{"id": str, "class_name": str, "output_shape": [int | None, ...],
+    "params": int, "strategy": str}`; ids are unique.
+    """
+    if not isinstance(value, list):
+        raise ValueError(f"the layer catalog is a {type(value).__name__}, not a list")
+    out = []
+    for i, entry in enumerate(value):
+        ok = (
+            isinstance(entry, dict)
+            and isinstance(entry.get("id"), str)
+            and isinstance(entry.get("class_name", ""), str)
+            and isinstance(entry.get("strategy", ""), str)
+            and _is_int(entry.get("params", 0))
+            and isinstance(entry.get("output_shape", []), list)
+            and all(d is None or _is_int(d) for d in entry.get("output_shape", []))
+        )
+        if not ok:
+            raise ValueError(f"entry {i} of the layer catalog is malformed: {entry!r:.200}")
+        out.append(dict(entry))
+    ids = [e["id"] for e in out]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the layer catalog lists a layer id twice")
+    return out
+
+
+def check_probe_info(value: Any) -> dict[str, Any]:
+    """A recorded probe description `{"n": int, "input_shapes": [[int, ...], ...]}`, checked."""
+    ok = (
+        isinstance(value, dict)
+        and _is_int(value.get("n"))
+        and isinstance(value.get("input_shapes"), list)
+        and all(isinstance(s, list) and all(_is_int(d) for d in s) for s in value["input_shapes"])
     )
+    if not ok:
+        raise ValueError(f"the probe description is malformed: {value!r:.200}")
+    return dict(value)
 
 
 def read_step(path: str | os.PathLike[str]) -> Step:

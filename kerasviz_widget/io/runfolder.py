@@ -30,6 +30,7 @@ go through `tf.io.gfile` when TensorFlow is installed, so any filesystem TensorF
 from __future__ import annotations
 
 import datetime
+import errno
 import io
 import json
 import os
@@ -42,10 +43,20 @@ from typing import Any
 import numpy as np
 
 from ..core.history import History
+from ..core.settings import DEFAULT_BINS, DEFAULT_MAX_VALUES, Settings
 from ..core.sink import Store
 from ..core.step import Step
 from . import npz
-from .files import RUN_FORMAT, RUN_VERSION, atomic_write, fs, join, read_bytes
+from .files import (
+    RUN_FORMAT,
+    RUN_VERSION,
+    atomic_write,
+    fs,
+    is_fs_error,
+    join,
+    os_error,
+    read_bytes,
+)
 
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"
@@ -85,6 +96,15 @@ def not_a_run_error(logdir: str, reason: str) -> ValueError:
         f"{logdir!r} is not a kerasviz_widget run folder: {reason}.{contents} A run folder is what "
         "`kerasviz_widget.Recorder(model, probe, logdir)` writes; pass that `logdir`. (To load a "
         "history saved with `viewer.save(path)`, pass the `.npz` file.)"
+    )
+
+
+def damaged_error(path: str, problem: str) -> ValueError:
+    """The error for a damaged file of a run folder: names the file and what is wrong."""
+    return ValueError(
+        f"Cannot load the run: the file {path!r} is damaged: {problem}. A partly copied run "
+        "folder is the usual cause: copy the folder again from where the training script "
+        "wrote it."
     )
 
 
@@ -187,8 +207,15 @@ class RunWriter(Store):
         self, logdir: str, manifest: Mapping[str, Any], probe: Any, budget_bytes: int
     ) -> None:
         self.logdir = str(logdir)
-        fs().makedirs(self.logdir)
-        self._lock = _acquire_lock(self.logdir)
+        try:
+            fs().makedirs(self.logdir)
+            if not fs().isdir(self.logdir):
+                raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
+            self._lock = _acquire_lock(self.logdir)
+        except BaseException as exc:
+            if is_fs_error(exc):
+                raise os_error(exc, self.logdir, "create the run folder") from exc
+            raise
         try:
             steps_dir = join(self.logdir, STEPS)
             if fs().exists(join(self.logdir, MANIFEST)) and any(
@@ -214,10 +241,10 @@ class RunWriter(Store):
         except BaseException:
             _release_lock(self.logdir, self._lock["token"])
             raise
-        # The in-memory history's thinning rule, on the step's snapshots and on placeholders of
-        # its full arrays that take no memory: a zero-stride view has the `nbytes` of the array
-        # it stands for.
-        self._ledger = History(int(budget_bytes))
+        # The in-memory history's thinning rule, on placeholders of each step's full arrays that
+        # take no memory (a zero-stride view has the `nbytes` of the array it stands for). Only
+        # they count against the budget: the rest of a step stays on disk whatever the budget.
+        self._ledger = History(int(budget_bytes), values_only=True)
         self._files: dict[float, str] = {}
         self._next = 0
         self.closed = False
@@ -239,7 +266,10 @@ class RunWriter(Store):
             k: np.broadcast_to(np.zeros((), a.dtype), a.shape)
             for k, a in (step.arrays or {}).items()
         }
-        ledger = Step(step.epoch, step.batch, step.logs, step.snapshots, placeholders)
+        # Display arrays stay on disk whatever the budget: the ledger neither counts nor holds them.
+        ledger = Step(
+            step.epoch, step.batch, step.logs, step.snapshots, placeholders, has_display=False
+        )
         thinned = self._ledger.add(ledger)
         for label in thinned:
             self._strip(self._files[float(label)])
@@ -303,18 +333,57 @@ class RunReader:
             raise not_a_run_error(self.logdir, f"its {MANIFEST} is not JSON ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
             raise not_a_run_error(self.logdir, f"its {MANIFEST} is not a kerasviz_widget manifest")
-        if manifest.get("version", 0) > RUN_VERSION:
-            raise newer_format_error(f"The run in {self.logdir!r}", manifest.get("version"))
+        version = manifest.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise damaged_error(path, f"its format version {version!r} is not a version number")
+        if version > RUN_VERSION:
+            raise newer_format_error(f"The run in {self.logdir!r}", version)
+        try:
+            manifest["layers"] = npz.check_catalog(manifest.get("layers"))
+            npz.check_probe_info(manifest.get("probe"))
+            Settings.check(
+                manifest.get("bins", DEFAULT_BINS),
+                manifest.get("max_values", DEFAULT_MAX_VALUES),
+                who="The manifest",
+            )
+            budget = manifest.get("budget_bytes", 1)
+            if not npz._is_int(budget) or budget <= 0:
+                raise ValueError(f"budget_bytes={budget!r} is not a number of bytes > 0")
+            structure = manifest.get("probe_structure", {})
+            kind = structure.get("kind", "single") if isinstance(structure, dict) else None
+            if kind not in ("dict", "list", "single"):
+                raise ValueError(f"probe_structure={structure!r} is not one of dict, list, single")
+        except ValueError as exc:
+            raise damaged_error(path, str(exc)) from None
         self.manifest = manifest
-        members = _load_npz(read_bytes(join(self.logdir, PROBE)))
-        kind = manifest.get("probe_structure", {}).get("kind", "single")
-        if kind == "dict":
-            self.probe: Any = members
-        elif kind == "list":
-            self.probe = [members[f"x{i}"] for i in range(len(members))]
-        else:
-            self.probe = members["x0"]
+        self.probe = self._read_probe(join(self.logdir, PROBE), kind)
         self._seen: set[int] = set()
+
+    @staticmethod
+    def _read_probe(path: str, kind: str) -> Any:
+        """The probe batch of `probe.npz`; a `ValueError` naming the file if it is damaged."""
+        try:
+            members = _load_npz(read_bytes(path))
+        except Exception as exc:  # noqa: BLE001 - missing, truncated, not an archive, pickled
+            problem = (
+                "it is missing"
+                if not fs().exists(path)
+                else f"it is not a readable NumPy archive ({exc})"
+            )
+            raise damaged_error(path, problem) from None
+        for name, array in members.items():
+            if array.dtype.hasobject or array.dtype.kind not in "biuf" or array.ndim < 1:
+                raise damaged_error(path, f"its array {name!r} is not a numeric batch")
+        if not members:
+            raise damaged_error(path, "it holds no array")
+        if kind == "dict":
+            return members
+        names = [f"x{i}" for i in range(len(members))]
+        if sorted(members) != sorted(names):
+            raise damaged_error(path, f"its arrays are {sorted(members)}, expected {names}")
+        if kind == "list":
+            return [members[name] for name in names]
+        return members["x0"]
 
     def step_files(self) -> list[tuple[int, str]]:
         """Complete step files, `(index, path)` in the order written; temporary files are skipped."""

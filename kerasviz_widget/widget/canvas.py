@@ -17,12 +17,25 @@ from ..io import protocol
 _STATIC = pathlib.Path(__file__).parent.parent / "static"
 
 
+def _bundle(name: str) -> str:
+    """The text of a file of the built front-end.
+
+    `Canvas` gets its JavaScript and CSS as text, not as paths: anywidget watches a path for
+    changes and connects every instance to that watch with a callback that holds the instance,
+    forever, so no viewer (nor its model) could ever be freed.
+    """
+    path = _STATIC / name
+    if not path.exists():  # a checkout whose front-end is not built (`cd js && npm run build`)
+        return f"/* kerasviz_widget: {name} is not built */"
+    return path.read_text(encoding="utf-8")
+
+
 class Canvas(anywidget.AnyWidget):
     """The front-end: controls, heatmap, histogram and timeline (drawn on canvas), and the
     browser-side store of every snapshot."""
 
-    _esm = _STATIC / "widget.js"
-    _css = _STATIC / "widget.css"
+    _esm = _bundle("widget.js")
+    _css = _bundle("widget.css")
 
     _viewer_id = t.Unicode("").tag(sync=True)
     """Unique id that keys the browser-side store shared by every view of this widget."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pathlib
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +40,10 @@ class Source:
     def start(self, history: History, front_end: FrontEnd) -> None:
         """Deliver the steps there are now to the viewer's history and front-end."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds (a recording session and its worker thread, a polling
+        thread); the steps already delivered stay."""
 
     def recording(self, what: str) -> RecordingSession:
         """The session that records new steps; raises for a source without a model."""
@@ -92,6 +95,11 @@ class ModelSource(Source):
         assert self.session is not None, "start() the source first"
         return self.session
 
+    def close(self) -> None:
+        """Finish the session's steps and end its worker thread (`RecordingSession.close`)."""
+        if self.session is not None:
+            self.session.close()
+
 
 class HistoryFile(Source):
     """The steps of a `.npz` history written by `viewer.save`, restored as they were saved.
@@ -139,6 +147,7 @@ class RunFolder(Source):
         self.probe_info = probe_info(self.reader.probe)
         self._catalog = [dict(info) for info in manifest["layers"]]
         self.thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     @staticmethod
     def holds_run(path: str | os.PathLike[str]) -> bool:
@@ -172,8 +181,7 @@ class RunFolder(Source):
 
         def loop() -> None:
             shown = ""
-            while True:
-                time.sleep(poll_seconds)
+            while not self._stop.wait(poll_seconds):
                 if not alive():  # the widget was closed
                     break
                 try:
@@ -192,3 +200,9 @@ class RunFolder(Source):
             target=loop, name=f"kerasviz-follow-{self.logdir}", daemon=True
         )
         self.thread.start()
+
+    def close(self) -> None:
+        """Stop following: the polling thread ends (it is waited for at most 5 s)."""
+        self._stop.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)

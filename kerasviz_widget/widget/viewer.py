@@ -22,10 +22,17 @@ from ..core.callback import RecordingCallback
 from ..core.extract import unknown_layer_error
 from ..core.history import History
 from ..core.reduce import default_channel
-from ..core.settings import DEFAULT_BINS, DEFAULT_BUDGET_MB, DEFAULT_MAX_VALUES, Settings
+from ..core.settings import (
+    DEFAULT_BINS,
+    DEFAULT_BUDGET_MB,
+    DEFAULT_MAX_VALUES,
+    Settings,
+    refuse_other_keywords,
+)
 from ..core.step import label
 from ..core.summary import summary_text
 from ..io import npz, protocol, static_view
+from ..io.files import check_path
 from .canvas import Canvas
 from .frontend import FrontEnd
 from .sources import HistoryFile, ModelSource, RunFolder, Source
@@ -98,10 +105,7 @@ class TensorViewer:
         budget_mb: float = DEFAULT_BUDGET_MB,
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            raise TypeError(
-                f"TensorViewer got an unexpected keyword argument {next(iter(kwargs))!r}"
-            )
+        refuse_other_keywords("TensorViewer", kwargs, ("layers", "bins", "max_values", "budget_mb"))
         settings = Settings.check(bins, max_values, budget_mb)
         self._build(ModelSource(model, probe, layers, settings))
 
@@ -164,9 +168,12 @@ class TensorViewer:
         )
 
     def close(self) -> None:
-        """Close the widget (its views disappear; a followed run stops being polled) and stop
-        refreshing the static picture."""
+        """Close everything the viewer owns: the widget (its views disappear), the static
+        picture's refresh, and the source (a model's recording session, whose worker thread
+        ends; a followed run's polling thread). The recorded steps stay readable; a closed and
+        deleted viewer lets its model go."""
         self._static.close()
+        self._source.close()
         self._canvas.close()
 
     def _static_key(self) -> tuple[Any, ...]:
@@ -541,6 +548,8 @@ class TensorViewer:
         >>> viewer.epochs
         [0, 1, 2]
         """
+        Settings.check(budget_mb=budget_mb, who="TensorViewer.load")
+        path = check_path(path)
         if RunFolder.holds_run(path):
             return cls._of(RunFolder(str(path), budget_mb))
         return cls._of(HistoryFile(path))
@@ -613,7 +622,9 @@ class TensorViewer:
         return viewer
 
     def _check_layer(self, layer: str) -> None:
-        if layer not in self.layers:
+        """Refuse a layer id that is neither watched now nor recorded at any step (a layer
+        removed from the model since is still answered at the steps that recorded it)."""
+        if layer not in self.layers and not self._history.ever_recorded(layer):
             raise unknown_layer_error(layer, self.layers)
 
 

@@ -1,0 +1,33 @@
+"""The offline page of a run whose loss went NaN opens in a browser, without a page error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kerasviz_widget import TensorViewer
+from tests.adversarial import support
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.timeout(120)
+def test_the_offline_page_of_a_nan_run_opens_in_a_browser(tmp_path, page):
+    model = support.tiny()
+    x, y = support.tiny_data()
+    y = y.copy()
+    y[5] = np.nan  # a NaN target: the loss is NaN from the first batch, so are the weights
+    viewer = TensorViewer(model, x[:4])
+    model.fit(
+        x, y, epochs=2, batch_size=8, verbose=0, callbacks=[viewer.callback(every_n_batches=2)]
+    )
+    assert viewer.stats("out")["nan_count"] == 4, "the run did not go NaN"
+    viewer.save_html(tmp_path / "nan.html")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("http*://**", lambda route: route.abort())
+    page.goto((tmp_path / "nan.html").as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+    options = page.eval_on_selector_all("select.kv-layer option", "o => o.map(e => e.value)")
+    assert options == viewer.layers
+    assert errors == []
