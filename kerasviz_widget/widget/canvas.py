@@ -30,6 +30,27 @@ def _bundle(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+# The view traits of the canvas that a saved page or the static picture starts from.
+VIEW_TRAITS = (
+    "layer",
+    "epoch",
+    "sample",
+    "channel",
+    "slice",
+    "montage",
+    "colormap",
+    "range_mode",
+    "range_lo",
+    "range_hi",
+    "log_y",
+    "ridge",
+    "pinned",
+    "diff",
+    "overview_stat",
+    "follow",
+)
+
+
 class Canvas(anywidget.AnyWidget):
     """The front-end: controls, heatmap, histogram and timeline (drawn on canvas), and the
     browser-side store of every snapshot."""

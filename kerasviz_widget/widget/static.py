@@ -18,6 +18,13 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from ..core import health as _health
+from ..core.history import History
+from ..core.reduce import default_channel
+from ..core.step import label
+from ..io import static_view
+from .canvas import VIEW_TRAITS, Canvas
+
 
 def _kernel_shell() -> Any:
     """The running IPython kernel's shell, or `None` outside a kernel."""
@@ -97,3 +104,62 @@ class StaticOutput:
 
         self._hook = after_cell
         shell.events.register("post_run_cell", after_cell)
+
+
+def picture_key(history: History, canvas: Canvas) -> tuple[Any, ...]:
+    """A value that changes whenever the picture would: the steps and the view traits."""
+    last = history.epochs[-1] if len(history) else None
+    return (len(history), last, *(getattr(canvas, name) for name in VIEW_TRAITS))
+
+
+def picture(history: History, canvas: Canvas, catalog: list[dict[str, Any]]) -> str:
+    """The static picture of what the viewer shows now (`io.static_view`)."""
+    h = history
+    viewer_id = canvas._viewer_id
+    if not len(h):
+        return static_view.render(None, [], viewer_id=viewer_id)
+    c = canvas
+    layer = c.layer if c.layer in h.layers(-1) else h.layers(-1)[0]
+    try:
+        # Following, the front-end shows the newest step (Python does not push `epoch`).
+        epoch = h.resolve(-1 if c.follow else c.epoch)
+    except KeyError:
+        epoch = h.resolve(-1)
+    snap = h.snapshot(layer, epoch)
+    if not snap.display.size:  # thinned away: show the latest step
+        epoch = h.resolve(-1)
+        snap = h.snapshot(layer, epoch)
+    state = static_view.ViewState(
+        sample=c.sample,
+        channel=_channel(h, c, layer),
+        slice=c.slice,
+        montage=c.montage,
+        colormap=c.colormap,
+        range_mode=c.range_mode,
+        range_lo=c.range_lo,
+        range_hi=c.range_hi,
+        log_y=c.log_y,
+    )
+    lows = [h.stats(layer, e)["min"] for e in h.epochs]
+    highs = [h.stats(layer, e)["max"] for e in h.epochs]
+    lows = [v for v in lows if v is not None]
+    highs = [v for v in highs if v is not None]
+    return static_view.render(
+        snap,
+        [(lid, h.stats(lid, epoch)) for lid in h.layers(epoch)],
+        state=state,
+        layer_range=(min(lows), max(highs)) if lows and highs else None,
+        epochs=h.epochs,
+        logs=h.logs().get(label(epoch)),
+        findings=_health.findings(h, catalog, epoch=epoch),
+        viewer_id=viewer_id,
+    )
+
+
+def _channel(history: History, canvas: Canvas, layer: str) -> int:
+    """The channel on display: the user's, else the default at the latest step (as the
+    front-end decides it)."""
+    if canvas.channel is not None:
+        return int(canvas.channel)
+    snap = history.snapshot(layer, -1)
+    return default_channel(snap.display, snap.layout)

@@ -21,7 +21,6 @@ from ..core import health as _health
 from ..core.callback import RecordingCallback
 from ..core.extract import unknown_layer_error
 from ..core.history import History
-from ..core.reduce import default_channel
 from ..core.settings import (
     DEFAULT_BINS,
     DEFAULT_BUDGET_MB,
@@ -31,32 +30,12 @@ from ..core.settings import (
 )
 from ..core.step import label
 from ..core.summary import summary_text
-from ..io import npz, protocol, static_view
+from ..io import npz, protocol
 from ..io.files import check_path
-from .canvas import Canvas
+from .canvas import VIEW_TRAITS, Canvas
 from .frontend import FrontEnd
 from .sources import HistoryFile, ModelSource, RunFolder, Source
-from .static import StaticOutput
-
-# The view traits of the canvas that a saved page or the static picture starts from.
-VIEW_TRAITS = (
-    "layer",
-    "epoch",
-    "sample",
-    "channel",
-    "slice",
-    "montage",
-    "colormap",
-    "range_mode",
-    "range_lo",
-    "range_hi",
-    "log_y",
-    "ridge",
-    "pinned",
-    "diff",
-    "overview_stat",
-    "follow",
-)
+from .static import StaticOutput, picture, picture_key
 
 
 class TensorViewer:
@@ -130,7 +109,11 @@ class TensorViewer:
             self._history,
             lambda: protocol.encode_catalog(source.catalog(), source.probe_info),
         )
-        self._static = StaticOutput(self._canvas._viewer_id, self._static_html, self._static_key)
+        self._static = StaticOutput(
+            self._canvas._viewer_id,
+            lambda: picture(self._history, self._canvas, source.catalog()),
+            lambda: picture_key(self._history, self._canvas),
+        )
         self._front_end.after_run = self._static.refresh
         self._front_end.send(self._front_end.catalog())
         source.start(self._history, self._front_end)
@@ -175,62 +158,6 @@ class TensorViewer:
         self._static.close()
         self._source.close()
         self._canvas.close()
-
-    def _static_key(self) -> tuple[Any, ...]:
-        h = self._history
-        last = h.epochs[-1] if len(h) else None
-        return (len(h), last, *(getattr(self._canvas, name) for name in VIEW_TRAITS))
-
-    def _static_html(self) -> str:
-        """The static picture of what the viewer shows now (`io.static_view`)."""
-        h = self._history
-        viewer_id = self._canvas._viewer_id
-        if not len(h):
-            return static_view.render(None, [], viewer_id=viewer_id)
-        c = self._canvas
-        layer = c.layer if c.layer in h.layers(-1) else h.layers(-1)[0]
-        try:
-            # Following, the front-end shows the newest step (Python does not push `epoch`).
-            epoch = h.resolve(-1 if c.follow else c.epoch)
-        except KeyError:
-            epoch = h.resolve(-1)
-        snap = h.snapshot(layer, epoch)
-        if not snap.display.size:  # thinned away: show the latest step
-            epoch = h.resolve(-1)
-            snap = h.snapshot(layer, epoch)
-        state = static_view.ViewState(
-            sample=c.sample,
-            channel=self._channel(layer),
-            slice=c.slice,
-            montage=c.montage,
-            colormap=c.colormap,
-            range_mode=c.range_mode,
-            range_lo=c.range_lo,
-            range_hi=c.range_hi,
-            log_y=c.log_y,
-        )
-        lows = [h.stats(layer, e)["min"] for e in h.epochs]
-        highs = [h.stats(layer, e)["max"] for e in h.epochs]
-        lows = [v for v in lows if v is not None]
-        highs = [v for v in highs if v is not None]
-        return static_view.render(
-            snap,
-            [(lid, h.stats(lid, epoch)) for lid in h.layers(epoch)],
-            state=state,
-            layer_range=(min(lows), max(highs)) if lows and highs else None,
-            epochs=h.epochs,
-            logs=h.logs().get(label(epoch)),
-            findings=_health.findings(h, self._source.catalog(), epoch=epoch),
-            viewer_id=viewer_id,
-        )
-
-    def _channel(self, layer: str) -> int:
-        """The channel on display: the user's, else the default at the latest step (as the
-        front-end decides it)."""
-        if self._canvas.channel is not None:
-            return int(self._canvas.channel)
-        snap = self._history.snapshot(layer, -1)
-        return default_channel(snap.display, snap.layout)
 
     # ----------------------------------------------------------------- public API
 

@@ -76,7 +76,7 @@ def test_the_first_view_shows_the_channel_with_the_widest_spread(digits):
     viewer = TensorViewer(quickstart_model(), probe=x[1500:1516])
     for layer in ("conv1", "conv2"):
         snap = viewer._history.snapshot(layer, 0)
-        channel = viewer._channel(layer)
+        channel = static_module._channel(viewer._history, viewer.widget, layer)
         assert channel == default_channel(snap.display, snap.layout)
         values = viewer.values(layer, 0)
         lo, hi = viewer.stats(layer, 0)["min"], viewer.stats(layer, 0)["max"]
@@ -91,7 +91,7 @@ def test_the_first_view_shows_the_channel_with_the_widest_spread(digits):
 
 def test_the_static_picture_shows_the_layer_on_display_and_every_layer_statistics(viewer):
     viewer.layer = "conv2"
-    html = viewer._static_html()
+    html = static_module.picture(viewer._history, viewer.widget, viewer._source.catalog())
     assert len(html.encode()) < 150_000, len(html)
     assert f'data-kv-viewer="{viewer.widget._viewer_id}"' in html
     assert html.count('<img class="kerasviz-static-heatmap"') == 1
