@@ -43,7 +43,6 @@ class Worker:
         self._jobs: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._closed = False
 
     def submit(self, job: Callable[[], None], on_error: Callable[[BaseException], None]) -> None:
         """Run `job` after the jobs before it; an exception it raises goes to `on_error`."""
@@ -53,7 +52,7 @@ class Worker:
     def _ensure_thread(self) -> None:
         """Start a thread if none is alive (first use, or the last one ended)."""
         with self._lock:
-            if self._closed or (self._thread is not None and self._thread.is_alive()):
+            if self._thread is not None and self._thread.is_alive():
                 return
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
@@ -69,7 +68,7 @@ class Worker:
         with jobs.all_tasks_done:
             while jobs.unfinished_tasks:
                 thread = self._thread
-                if not self._closed and (thread is None or not thread.is_alive()):
+                if thread is None or not thread.is_alive():
                     jobs.all_tasks_done.release()
                     try:
                         self._ensure_thread()
@@ -82,19 +81,18 @@ class Worker:
         return True
 
     def close(self, timeout: float = JOIN_TIMEOUT) -> bool:
-        """Finish the queued jobs (at most `timeout` seconds), then end the thread.
+        """Finish the queued jobs (at most `timeout` seconds), then end the thread. A job
+        submitted later starts a new thread.
 
         Returns:
             Whether every job had finished.
         """
         done = self.join(timeout)
         with self._lock:
-            self._closed = True
             thread = self._thread
         if thread is not None and thread.is_alive():
             self._jobs.put(None)  # wakes the thread, which ends
             thread.join(timeout=min(timeout, 5.0))
-        self._thread = None
         return done
 
     def _run(self) -> None:

@@ -29,6 +29,7 @@ go through `tf.io.gfile` when TensorFlow is installed, so any filesystem TensorF
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import errno
 import io
@@ -57,6 +58,9 @@ from .files import (
     os_error,
     read_bytes,
 )
+
+_NO_COUNTS = np.zeros(0, dtype=np.uint32)
+_NO_DISPLAY = np.zeros(0, dtype=np.float16)
 
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"
@@ -266,10 +270,13 @@ class RunWriter(Store):
             k: np.broadcast_to(np.zeros((), a.dtype), a.shape)
             for k, a in (step.arrays or {}).items()
         }
-        # Display arrays stay on disk whatever the budget: the ledger neither counts nor holds them.
-        ledger = Step(
-            step.epoch, step.batch, step.logs, step.snapshots, placeholders, has_display=False
-        )
+        # Display arrays and histograms stay on disk whatever the budget: the ledger neither
+        # counts nor holds them (a long run would otherwise grow the recording process).
+        bare = {
+            lid: dataclasses.replace(s, counts=_NO_COUNTS, display=_NO_DISPLAY)
+            for lid, s in step.snapshots.items()
+        }
+        ledger = Step(step.epoch, step.batch, {}, bare, placeholders, has_display=False)
         thinned = self._ledger.add(ledger)
         for label in thinned:
             self._strip(self._files[float(label)])
