@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -265,6 +265,18 @@ def histogram(array: np.ndarray, bins: int = DEFAULT_BINS) -> tuple[float, float
     return lo, hi, counts.astype(np.uint32)
 
 
+def layout_of(shape: Sequence[int]) -> str:
+    """The display layout of a layer output of `shape` (batch first): the rule `arrange` applies.
+
+    Example:
+
+    >>> layout_of((16, 28, 28, 8)), layout_of((16,)), layout_of((2, 3, 4, 5, 6, 7))
+    ('NHWC', 'bars', 'ND')
+    """
+    rank = len(shape)
+    return LAYOUTS[max(1, rank) if rank <= 5 else 2]
+
+
 def arrange(array: np.ndarray) -> tuple[np.ndarray, str]:
     """Arrange a layer output (batch first) for viewing; see the module docstring.
 
@@ -276,7 +288,7 @@ def arrange(array: np.ndarray) -> tuple[np.ndarray, str]:
         a = a.reshape(1)
     if a.ndim > 5:
         a = a.reshape(a.shape[0], math.prod(a.shape[1:]))
-    return a, LAYOUTS[a.ndim]
+    return a, layout_of(a.shape)
 
 
 def pool_factors(shape: tuple[int, ...], layout: str, max_values: int) -> tuple[int, ...]:

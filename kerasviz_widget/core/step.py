@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .reduce import COUNT_KEYS, STAT_KEYS, Snapshot
+from .reduce import COUNT_KEYS, STAT_KEYS, Snapshot, layout_of
 
 
 def label(epoch: float) -> float | int:
@@ -111,6 +111,12 @@ class StatsTable:
         self.layers = tuple(str(lid) for lid in layers)
         self.shapes = tuple(tuple(int(d) for d in s) for s in shapes)
         self.layouts = tuple(str(x) for x in layouts)
+        for lid, shape, layout in zip(self.layers, self.shapes, self.layouts):
+            if layout != layout_of(shape):
+                raise ValueError(
+                    f"layer {lid!r} of shape {shape} is listed with layout {layout!r}; a layer "
+                    f"of that shape is shown as {layout_of(shape)!r}"
+                )
         self.stats, self.ranges, self.counts = stats, ranges, counts
 
     @classmethod

@@ -78,14 +78,14 @@ def is_url(path: str) -> bool:
 
 def _gfile(path: str) -> Any:
     try:
-        from tensorflow.io import gfile
-    except ImportError:
+        import tensorflow as tf  # not `from tensorflow.io import gfile`: a cached submodule
+    except ImportError:  # would answer even where TensorFlow itself cannot be imported
         raise ImportError(
             f"The path {path!r} is not a local path; reading and writing it needs TensorFlow's "
             "filesystems (`tf.io.gfile`), and TensorFlow is not installed. Install TensorFlow "
             "(`pip install tensorflow`), or use a local path."
         ) from None
-    return gfile
+    return tf.io.gfile
 
 
 class _Files:

@@ -112,6 +112,7 @@ def test_history_reads_race_with_thinning_and_replacement(short_switch_interval)
     from kerasviz_widget.core.history import History
     from kerasviz_widget.core.reduce import reduce_many
     from kerasviz_widget.core.step import Step
+    from kerasviz_widget.core.summary import summary_text
 
     rng = np.random.default_rng(0)
     arrays = {
@@ -127,6 +128,7 @@ def test_history_reads_race_with_thinning_and_replacement(short_switch_interval)
         )
         for e in labels
     ]
+    catalog = [{"id": layer, "strategy": "graph", "bounds": None} for layer in arrays]
     history = History(3 * 4 * (256 + 8) * 4 + 12 * 2048)
     for step in steps:
         history.add(step)
@@ -145,7 +147,7 @@ def test_history_reads_race_with_thinning_and_replacement(short_switch_interval)
                 epoch = rng.choice(labels)
                 layer = rng.choice(["a", "b"])
                 history.stats(layer, epoch)
-                history.summary(epoch)
+                summary_text(history, catalog, epoch)
                 history.step(epoch)
                 history.snapshot(layer, epoch)
                 assert history.epochs == labels
