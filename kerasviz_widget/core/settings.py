@@ -55,6 +55,18 @@ def refuse_other_keywords(who: str, kwargs: Mapping[str, Any], accepted: Sequenc
         )
 
 
+def _check_integer(
+    who: str, name: str, value: Any, bounds: tuple[int, int], default: int, meaning: str
+) -> None:
+    """Refuse `value` unless it is an integer (not a bool) in `bounds`; the error names `name`."""
+    lo, hi = bounds
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise ValueError(
+            f"{who} received {name}={value!r}; it must be an integer >= {lo} and at most "
+            f"{hi:,} ({meaning}). Pass e.g. `{name}={default:_}`, the default."
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """How steps are reduced and how much of them is kept.
@@ -104,26 +116,17 @@ class Settings:
             ValueError: If `bins` is not in [2, 4096], `max_values` not in [1, 2**24],
                 `budget_mb` not in (0, 2**20], or one is not a number.
         """
-        if (
-            isinstance(bins, bool)
-            or not isinstance(bins, numbers.Integral)
-            or not 2 <= bins <= MAX_BINS
-        ):
-            raise ValueError(
-                f"{who} received bins={bins!r}; it must be an integer >= 2 and at most "
-                f"{MAX_BINS} (the number of histogram bins). Pass e.g. `bins={DEFAULT_BINS}`, "
-                "the default."
-            )
-        if (
-            isinstance(max_values, bool)
-            or not isinstance(max_values, numbers.Integral)
-            or not 1 <= max_values <= MAX_MAX_VALUES
-        ):
-            raise ValueError(
-                f"{who} received max_values={max_values!r}; it must be an integer >= 1 and at "
-                f"most {MAX_MAX_VALUES:_} (the most values of a display array sent to the "
-                f"front-end). Pass e.g. `max_values={DEFAULT_MAX_VALUES:_}`, the default."
-            )
+        _check_integer(
+            who, "bins", bins, (2, MAX_BINS), DEFAULT_BINS, "the number of histogram bins"
+        )
+        _check_integer(
+            who,
+            "max_values",
+            max_values,
+            (1, MAX_MAX_VALUES),
+            DEFAULT_MAX_VALUES,
+            "the most values of a display array sent to the front-end",
+        )
         if (
             isinstance(budget_mb, bool)
             or not isinstance(budget_mb, numbers.Real)
