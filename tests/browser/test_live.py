@@ -102,11 +102,13 @@ def test_scrub_switch_layer_and_hover_while_fit_runs_then_follow_live(notebook, 
 
     switched = page.evaluate(TIMED_INPUT, [".kv-layer", "change", "dense", "layer", "dense"])
     assert switched["changed"], f"the canvas did not redraw for the new layer: {switched}"
-    assert switched["ms"] < 100, f"layer switch took {switched['ms']:.0f} ms in the browser"
+    # Answered in the page: the kernel is busy with `fit` and cannot have replied. (How fast is
+    # bench/render.py's question, not a test's: a loaded machine is no regression.)
+    assert kernel_busy(page), "fit ended before the layer switch could be checked"
 
     scrubbed = page.evaluate(TIMED_INPUT, [".kv-epoch", "input", 0, "epoch", "0"])
     assert scrubbed["changed"], f"the canvas did not redraw at epoch 0: {scrubbed}"
-    assert scrubbed["ms"] < 100, f"scrubbing took {scrubbed['ms']:.0f} ms in the browser"
+    assert kernel_busy(page), "fit ended before the scrub could be checked"
     print(
         f"during fit: layer switch redrawn in {switched['ms']:.1f} ms, "
         f"scrub in {scrubbed['ms']:.1f} ms (in the page)"
