@@ -111,7 +111,7 @@ class StatsTable:
         self.layers = tuple(str(lid) for lid in layers)
         self.shapes = tuple(tuple(int(d) for d in s) for s in shapes)
         self.layouts = tuple(str(x) for x in layouts)
-        for lid, shape, layout in zip(self.layers, self.shapes, self.layouts):
+        for lid, shape, layout in zip(self.layers, self.shapes, self.layouts, strict=True):
             if layout != layout_of(shape):
                 raise ValueError(
                     f"layer {lid!r} of shape {shape} is listed with layout {layout!r}; a layer "
