@@ -1,7 +1,9 @@
-"""The documentation site builds strictly, and every Python block of the FAQ runs."""
+"""The documentation site builds strictly, and every Python block of the FAQ runs and prints
+what its comments say."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import pathlib
 import re
@@ -15,6 +17,8 @@ DOCS = ROOT / "docs"
 # Pages whose Python blocks are executed, top to bottom, in one namespace per page.
 EXECUTED_PAGES = ["faq.md"]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+# A `print` with a comment after it: the comment is what it prints, up to a ": " that explains.
+EXPECTED = re.compile(r"^\s*print\(.*\)  # (?P<out>.+?)(?:: .*)?$")
 
 
 def python_blocks(page: pathlib.Path) -> list[str]:
@@ -82,14 +86,47 @@ def test_faq_has_the_three_questions():
     assert any("sub-model every epoch" in h for h in headings), headings
 
 
+def expected_outputs(source: str) -> dict[int, str]:
+    """`{line number: expected output}` of the prints of a block that have a comment."""
+    return {
+        number: found["out"]
+        for number, line in enumerate(source.splitlines(), 1)
+        if (found := EXPECTED.match(line))
+    }
+
+
+def test_expected_outputs_are_read_as_documented():
+    source = "x = 1\nprint(x)  # 1\nprint([0, 1])  # [0, 1]: the labels\nprint(x)\n"
+    assert expected_outputs(source) == {2: "1", 3: "[0, 1]"}
+
+
 @pytest.mark.parametrize("page", EXECUTED_PAGES)
-def test_python_blocks_run(page, tmp_path, monkeypatch, capsys):
+def test_python_blocks_run_and_print_what_their_comments_say(page, tmp_path, monkeypatch, capsys):
     blocks = python_blocks(DOCS / page)
     assert len(blocks) >= 5, f"{page}: expected its Python examples, found {len(blocks)} blocks"
     monkeypatch.chdir(tmp_path)  # any file a block writes lands here
-    namespace: dict[str, object] = {"__name__": f"docs_{page.removesuffix('.md')}"}
+    printed: dict[tuple[str, int], list[str]] = {}
+
+    def recording_print(*args, sep=" ", end="\n", file=None, flush=False):
+        caller = sys._getframe(1)  # the line of the page that printed (also inside a callback)
+        where = (caller.f_code.co_filename, caller.f_lineno)
+        printed.setdefault(where, []).append(sep.join(map(str, args)))
+        builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+
+    namespace: dict[str, object] = {
+        "__name__": f"docs_{page.removesuffix('.md')}",
+        "print": recording_print,
+    }
+    expected: dict[tuple[str, int], str] = {}
     for i, source in enumerate(blocks, 1):
-        code = compile(source, f"{page} block {i}", "exec")
-        exec(code, namespace)  # noqa: S102 - the point of the test
+        name = f"{page} block {i}"
+        expected.update({(name, n): out for n, out in expected_outputs(source).items()})
+        exec(compile(source, name, "exec"), namespace)  # noqa: S102 - the point of the test
+    assert len(expected) >= 5, f"{page}: expected its commented outputs, found {len(expected)}"
+    for (name, line), out in expected.items():
+        assert (name, line) in printed, f"{name}, line {line}: printed nothing (expected {out!r})"
+        assert printed[(name, line)][0] == out, (
+            f"{name}, line {line}: printed {printed[(name, line)][0]!r}, the page says {out!r}"
+        )
     out = capsys.readouterr().out
     assert "KerasTensor" in out and "AttributeError" in out  # the failure the FAQ explains

@@ -1,4 +1,5 @@
-"""Every notebook in notebooks/ runs headless without error, and is stored without outputs.
+"""Every notebook in notebooks/ runs headless without error, asserts the claims its text makes,
+and is stored without outputs.
 
 The run times are reported at the end of the module (per notebook, with its slowest cell), so a
 notebook that grows slow is noticed: together they should stay well under 5 minutes on 2 cores.
@@ -90,6 +91,21 @@ def test_notebook_is_stored_without_outputs(path):
                 f"{path.name} has outputs in git; clear them (Edit > Clear Outputs of All Cells)"
             )
             assert "execution" not in cell.metadata, f"{path.name} stores cell timings; clear them"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_asserts_what_it_claims(path):
+    """Running a notebook proves only that nothing raised: each one also asserts, in its cells,
+    the claims its text makes (what was recorded, what changed, what the numbers show)."""
+    nb = nbformat.read(path, as_version=4)
+    asserts = [
+        line
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if line.lstrip().startswith("assert ")
+    ]
+    assert len(asserts) >= 2, f"{path.name} asserts {len(asserts)} of its claims"
 
 
 def test_every_recipe_is_there():

@@ -242,6 +242,34 @@ def slow_reduction(monkeypatch: Any, seconds: float) -> list[float]:
     return threads
 
 
+def stuck_reduction(monkeypatch: Any) -> threading.Event:
+    """Make every reduction on the worker wait until the returned event is set: a job stuck for
+    good, as one deadlocked in a C extension. Set the event at the end of the test."""
+    reduce = importlib.import_module("kerasviz_widget.core.reduce")
+    original = reduce.reduce_many
+    release = threading.Event()
+
+    def reduce_many(*args: Any, **kwargs: Any) -> Any:
+        if _on_worker():
+            release.wait()
+        return original(*args, **kwargs)
+
+    assert _replace_everywhere(monkeypatch, original, reduce_many) > 0
+    return release
+
+
+def short_worker_wait(monkeypatch: Any, seconds: float) -> None:
+    """Cap every wait on a worker (`Worker.join`, whose default limit is `JOIN_TIMEOUT`, 120 s)
+    at `seconds`, so that a test of a stuck worker takes seconds, not minutes."""
+    worker = importlib.import_module("kerasviz_widget.core.worker")
+    original = worker.Worker.join
+
+    def join(self: Any, timeout: float = seconds) -> bool:
+        return original(self, min(timeout, seconds))
+
+    monkeypatch.setattr(worker.Worker, "join", join)
+
+
 def fail_history(monkeypatch: Any, exc: Callable[[], BaseException]) -> None:
     """Make the in-memory history refuse every new step (its `Sink.write`, which the recording
     session calls)."""

@@ -177,20 +177,63 @@ def test_a_closed_and_deleted_viewer_lets_its_model_go():
     assert alive() is None, "the model is still referenced after the viewer was closed"
 
 
-@pytest.mark.timeout(120)
-def test_a_transfer_learning_base_of_unknown_input_size_is_not_refused():
-    """`MobileNetV2(include_top=False)` without `input_shape`, the usual transfer-learning base:
-    at 64 px its 2-sample outputs take a few MB, while taking every unknown size as 64 px (no
-    downsampling) estimates about 1 GB, past the default budget of 512 MB."""
+@pytest.fixture(scope="module")
+def transfer_base() -> keras.Model:
+    """`MobileNetV2(include_top=False)` without `input_shape`: the usual transfer-learning base,
+    its input of unknown size (`(None, None, None, 3)`)."""
     keras.utils.set_random_seed(0)
     base = keras.applications.MobileNetV2(include_top=False, weights=None)
     assert base.input_shape == (None, None, None, 3)
-    probe = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
-    viewer = TensorViewer(base, probe)
+    return base
+
+
+def images(n: int, size: int) -> np.ndarray:
+    return np.random.default_rng(0).random((n, size, size, 3), dtype=np.float32)
+
+
+@pytest.mark.timeout(120)
+def test_a_transfer_learning_base_of_unknown_input_size_is_not_refused(transfer_base):
+    """At 64 px its 2-sample outputs take a few MB, while taking every unknown size as 64 px (no
+    downsampling) estimates about 1 GB, past the default budget of 512 MB."""
+    viewer = TensorViewer(transfer_base, images(2, 64))
     last = viewer.layers[-1]
     assert viewer.values(last, 0).shape == (2, 2, 2, 1280)
     total = sum(viewer.values(layer, 0).nbytes for layer in viewer.layers)
     assert total < 64 * 2**20
+
+
+def real_bytes(viewer: TensorViewer) -> int:
+    """The bytes of every watched output on the probe, as recorded (not estimated)."""
+    return sum(viewer.values(layer, 0).nbytes for layer in viewer.layers)
+
+
+@pytest.mark.timeout(120)
+def test_the_budget_check_of_a_transfer_learning_base_counts_what_the_probe_really_gives(
+    transfer_base,
+):
+    """2 samples of 32 px: the check's total is the bytes the outputs really take (3.5 MB, 32x
+    downsampling included), so a budget 1% above them is accepted and one 1% below is refused
+    with that total in the message; an estimate that takes every unknown size as 32 px says
+    hundreds of MB and refuses both."""
+    probe = images(2, 32)
+    viewer = TensorViewer(transfer_base, probe)
+    assert viewer.values(viewer.layers[-1], 0).shape == (2, 1, 1, 1280)
+    total = real_bytes(viewer)
+    viewer.close()
+    TensorViewer(transfer_base, probe, budget_mb=1.01 * total / 2**20).close()
+    with pytest.raises(ValueError, match="budget") as info:
+        TensorViewer(transfer_base, probe, budget_mb=0.99 * total / 2**20)
+    assert f"would take {total / 2**20:.1f} MB" in str(info.value), info.value
+    assert "at most 1 samples fit" in str(info.value), info.value
+
+
+@pytest.mark.timeout(120)
+def test_a_transfer_learning_base_too_large_for_one_sample_says_watch_fewer_layers_once(
+    transfer_base,
+):
+    with pytest.raises(ValueError, match="Not even one sample fits") as info:
+        TensorViewer(transfer_base, images(2, 32), budget_mb=0.01)
+    assert len(re.findall("watch fewer layers", str(info.value), re.IGNORECASE)) == 1, info.value
 
 
 # ----------------------------------------------------------------------------- layer_output

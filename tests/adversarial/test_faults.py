@@ -150,6 +150,36 @@ def test_a_dead_worker_is_replaced_before_the_next_fit(monkeypatch, model):
     assert viewer.epochs[-EPOCHS:] == list(range(EPOCHS + 1, 2 * EPOCHS + 1))
 
 
+@pytest.mark.timeout(60)
+def test_a_worker_job_that_never_ends_does_not_hang_fit(monkeypatch, reference, model):
+    """No wait on the worker is unbounded: with every reduction stuck for good, `fit` waits for
+    the worker at its end only up to the limit (`JOIN_TIMEOUT`, shortened here to 0.5 s), then
+    returns, training untouched, the status saying that steps are still being recorded; they
+    arrive once the job ends."""
+    x, _ = support.tiny_data()
+    viewer = TensorViewer(model, x[:4])
+    wire = Wire(viewer)
+    release = support.stuck_reduction(monkeypatch)
+    support.short_worker_wait(monkeypatch, 0.5)
+    try:
+        start = time.perf_counter()
+        history, warned = fit_recording_warnings(model, [viewer.callback()])
+        took = time.perf_counter() - start
+        assert viewer.epochs == [0], "a stuck step was recorded"
+    finally:
+        release.set()
+    assert took < 20, f"fit took {took:.1f} s with a stuck worker"
+    assert len(history.history["loss"]) == EPOCHS
+    support.assert_same_weights(support.weights(model), reference)
+    assert warned == []  # nothing failed: the steps are late
+    status = wire.last_status()
+    assert "still being recorded" in status["message"], status
+    deadline = time.monotonic() + 20
+    while viewer.epochs != list(range(EPOCHS + 1)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert viewer.epochs == list(range(EPOCHS + 1))
+
+
 # ----------------------------------------------------------------------------- interrupts
 
 
