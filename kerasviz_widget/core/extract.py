@@ -816,9 +816,12 @@ def unknown_layer_error(layer: object, available: Sequence[str]) -> ValueError:
 class _Compiled:
     """One extraction function, compiled for the current backend; `traces` counts its traces."""
 
-    def __init__(self, call: Callable[..., list[Any]], traces: Callable[[], int]) -> None:
+    def __init__(
+        self, call: Callable[..., list[Any]], traces: Callable[[], int], run: Callable[..., Any]
+    ) -> None:
         self._call = call
         self._traces = traces
+        self.run = run  # the function before compilation, for shape inference
 
     @property
     def traces(self) -> int:
@@ -848,7 +851,7 @@ def _compile(
         signature = [tf.TensorSpec(t.shape, dtype=t.dtype) for t in _symbolic_inputs(spec, arrays)]
         function = tf.function(run, input_signature=signature, autograph=False)
         function.get_concrete_function()  # trace now, with the hooks, once
-        return _Compiled(function, function.experimental_get_tracing_count)
+        return _Compiled(function, function.experimental_get_tracing_count, run)
     if backend == "jax":
         import jax
 
@@ -868,7 +871,7 @@ def _compile(
                 sync()  # inside `fit`, the trainer's current weights
             return jitted([v.value for v in variables], *_distribute(xs))
 
-        return _Compiled(call_jax, lambda: count[0])
+        return _Compiled(call_jax, lambda: count[0], run)
     if backend == "torch":
         import torch
 
@@ -876,8 +879,8 @@ def _compile(
             with torch.no_grad():
                 return run(*[keras.ops.convert_to_tensor(x) for x in xs])
 
-        return _Compiled(call_torch, lambda: 1)
-    return _Compiled(run, lambda: 1)  # pragma: no cover - NumPy backend: plain calls
+        return _Compiled(call_torch, lambda: 1, run)
+    return _Compiled(run, lambda: 1, run)  # pragma: no cover - NumPy backend: plain calls
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -1090,7 +1093,7 @@ class Extractor:
         if self.budget_bytes is None:
             return
         infos = self.layers
-        if _backend() == "tensorflow" and any(
+        if any(
             d is None
             for info in infos
             if info.strategy != STRATEGY_INPUT
@@ -1118,11 +1121,18 @@ class Extractor:
         return (self._graph if self._runner is not None else []) + self._capture
 
     def _traced_shapes(self, arrays: Sequence[np.ndarray]) -> dict[str, tuple[int | None, ...]]:
-        """Output shapes of the computed layers as traced for the probe's input shapes."""
+        """Output shapes of the computed layers as traced for the probe's input shapes: the
+        TensorFlow function's own trace, or Keras' shape inference of the same function on the
+        other backends (`jax.eval_shape`, PyTorch's `meta` device: no values computed)."""
         if not self._computed:
             return {}
-        function = self._function(arrays)._call  # the tf.function (TensorFlow only)
-        outputs = function.get_concrete_function().structured_outputs
+        compiled = self._function(arrays)
+        if _backend() == "tensorflow":
+            outputs = compiled._call.get_concrete_function().structured_outputs
+        else:
+            from keras.src.backend import compute_output_spec
+
+            outputs = compute_output_spec(compiled.run, *_symbolic_inputs(self._spec, arrays))
         return {info.id: tuple(out.shape) for info, out in zip(self._order(), outputs, strict=True)}
 
     # -- calling
