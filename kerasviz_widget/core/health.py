@@ -315,10 +315,11 @@ def _layer_findings(
                 ratio,
                 (
                     f"the output's std ({_fmt(std)}) is {_fmt(ratio)} times the probe input's "
+                    f"({_fmt(reference_std)}) {where}"
                     if std
                     else "the output does not vary (std 0), while the probe input's std is "
-                )
-                + f"({_fmt(reference_std)}) {where}",
+                    f"{_fmt(reference_std)} {where}"
+                ),
             )
     return out
 
