@@ -882,6 +882,11 @@ def default_channel(display: np.ndarray, layout: str) -> int:
     if layout not in ("NHWC", "NDHWC") or display.size == 0:
         return 0
     a = np.asarray(display, dtype=np.float32).reshape(-1, display.shape[-1])
+    with np.errstate(invalid="ignore", over="ignore"):
+        every_finite = bool(np.isfinite(a.sum()))  # NaN and infinities propagate into the sum
+    if every_finite:  # the usual case: one pass per statistic
+        var = a.var(axis=0)
+        return int(np.argmax(var)) if var.max() > 0 else 0
     with np.errstate(invalid="ignore"):
         a = np.where(np.isfinite(a), a, np.nan)
         n = np.sum(np.isfinite(a), axis=0)

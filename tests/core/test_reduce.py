@@ -18,6 +18,7 @@ from kerasviz_widget.core.reduce import (
     FLOAT16_MAX,
     LAYOUTS,
     compute_stats,
+    default_channel,
     display_array,
     histogram,
     pool_factors,
@@ -292,3 +293,27 @@ def test_pooled_large_values_are_clipped_not_infinite():
 def test_reduce_array_keeps_the_step_labels():
     snap = reduce_array("dense", np.ones((2, 3)), epoch=1.5, batch=7, bins=8)
     assert (snap.layer, snap.epoch, snap.batch, snap.counts.size) == ("dense", 1.5, 7, 8)
+
+
+@PROPERTY
+@given(
+    hnp.arrays(
+        np.float16,
+        st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 5)),
+        elements=st.one_of(
+            st.floats(-100, 100, width=16),
+            SPECIAL.filter(lambda v: not math.isfinite(v) or abs(v) <= 65504).map(np.float16),
+        ),
+    )
+)
+def test_default_channel_is_the_channel_of_largest_finite_spread(display):
+    """The first-view channel, against float64 NumPy: the channel whose finite values have the
+    largest variance (NaN and infinities left out; 0 when none spreads)."""
+    values = display.astype(np.float64).reshape(-1, display.shape[-1])
+    var = np.array([np.var(c[np.isfinite(c)]) if np.isfinite(c).any() else -1.0 for c in values.T])
+    channel = default_channel(display, "NHWC")
+    if var.max() <= 0:
+        assert channel == 0
+    else:  # the chosen channel spreads as much as the largest, up to float32 rounding
+        assert var[channel] >= var.max() * (1 - 1e-5) - 1e-9, (channel, var)
+    assert default_channel(display, "ND") == 0
