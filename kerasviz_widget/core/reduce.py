@@ -163,21 +163,9 @@ def compute_stats(array: np.ndarray, bounds: Bounds | None = None) -> dict[str, 
     size = int(a.size)
     nan_count = int(np.isnan(a).sum()) if a.dtype.kind in "fc" else 0
     inf_count = int(size - finite.size - nan_count)
-    stats: dict[str, Any] = {
-        "shape": tuple(int(d) for d in a.shape),
-        "min": None,
-        "max": None,
-        "mean": None,
-        "std": None,
-        "zero_fraction": float(np.count_nonzero(a == 0) / size) if size else 0.0,
-        "nan_count": nan_count,
-        "inf_count": inf_count,
-        "mean_abs": None,
-        "dead_fraction": None,
-        "constant": None,
-        "saturated_fraction": None,
-        "relative_change": None,
-    }
+    stats: dict[str, Any] = {"shape": tuple(int(d) for d in a.shape), **dict.fromkeys(STAT_KEYS)}
+    stats["zero_fraction"] = float(np.count_nonzero(a == 0) / size) if size else 0.0
+    stats["nan_count"], stats["inf_count"] = nan_count, inf_count
     if finite.size:
         stats["min"] = float(finite.min())
         stats["max"] = float(finite.max())
@@ -610,21 +598,8 @@ def _fast_stats_histogram(
     shape = tuple(int(d) for d in a.shape)
     flat = a.reshape(-1)
     size = flat.size
-    stats: dict[str, Any] = {
-        "shape": shape,
-        "min": None,
-        "max": None,
-        "mean": None,
-        "std": None,
-        "zero_fraction": 0.0,
-        "nan_count": 0,
-        "inf_count": 0,
-        "mean_abs": None,
-        "dead_fraction": None,
-        "constant": None,
-        "saturated_fraction": None,
-        "relative_change": None,
-    }
+    stats: dict[str, Any] = {"shape": shape, **dict.fromkeys(STAT_KEYS)}
+    stats.update(zero_fraction=0.0, nan_count=0, inf_count=0)
     counts = np.zeros(bins, dtype=np.int64)
     if size == 0:
         return stats, 0.0, 1.0, counts.astype(np.uint32)
