@@ -26,6 +26,27 @@ array is still too large does the next group give way (channels, then samples). 
 pooling a constant gives the constant. The result is cast to float16 with finite values clipped to
 float16's range, so an infinity is only ever shown where a block held one (a block holding both
 infinities, or a NaN, shows NaN).
+
+Bin rule of the histogram (`histogram`, `bin_index`; the fast path `reduce_many` computes the same
+formula):
+
+- Only finite values are binned. NaN and +-Inf are never counted in a bin; they are counted in the
+  statistics' `nan_count` and `inf_count`. No finite values: range `[0, 1]`, all counts 0.
+- Values are binned in the *bin precision*: float64 for float64 arrays, float32 for every other
+  dtype (float16, bfloat16 and float32 convert exactly; integers are rounded to float32, so
+  integers beyond 2**24 are binned by their float32 value). `lo` and `hi` are the smallest and
+  largest finite values in that precision.
+- A constant array (`lo == hi`) puts every finite value in bin `bins // 2`; its range shown is
+  `[v - p, v + p]` with `p = max(0.5, |v| * 2**-20)`, so `v` is that bin's lower edge (even
+  `bins`) or inside it (odd `bins`).
+- Otherwise the bin of `x` is `min(bins - 1, floor((x*k - lo*k) * s))` with
+  `s = bins / (hi*k - lo*k)`, every operation rounded to nearest in the bin precision, and `k = 1`;
+  `k = 1/2` when `hi - lo` overflows that precision, `k = 2**64` when `bins / (hi - lo)` does (a
+  range of subnormal size). Multiplying by `k` is exact in both cases. In exact arithmetic this is `bins` equal
+  bins with edges `lo + i * (hi - lo) / bins`: a value exactly on an interior edge goes to the
+  upper bin, and the last bin is closed, `[edge, hi]`. The rounded formula moves each edge by at
+  most about two units in the last place of `x - lo`; because the formula itself is the rule, the
+  reference and the fast paths agree exactly, not only up to that rounding.
 """
 
 from __future__ import annotations
@@ -229,12 +250,51 @@ def histogram_range(lo: float, hi: float) -> tuple[float, float]:
     return lo, hi
 
 
+def bin_precision(dtype: Any) -> type:
+    """The floating type in which values of `dtype` are binned: float64 for float64, else float32."""
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def bin_factor(lo: Any, hi: Any, bins: int) -> Any:
+    """The bin rule's `k` for the range `[lo, hi]`, both of the bin precision."""
+    ct = type(lo)
+    with np.errstate(over="ignore", divide="ignore"):
+        if not np.isfinite(hi - lo):
+            return ct(0.5)
+        if not np.isfinite(ct(bins) / (hi - lo)):
+            return ct(2.0**64)
+    return ct(1.0)
+
+
+def bin_index(x: np.ndarray, lo: Any, hi: Any, bins: int) -> np.ndarray:
+    """Bin of each value of `x` by the bin rule (module docstring).
+
+    Args:
+        x: Finite values, already in the bin precision (float32 or float64), any shape.
+        lo: The smallest finite value, in the same precision.
+        hi: The largest finite value, in the same precision; `hi > lo`.
+        bins: Number of bins.
+
+    Returns:
+        Integer bin indices in `[0, bins - 1]`, the shape of `x`.
+    """
+    ct = x.dtype.type
+    lo, hi = ct(lo), ct(hi)
+    k = bin_factor(lo, hi, bins)
+    scale = ct(bins) / (hi * k - lo * k)
+    t = (x * k - lo * k) * scale if k != 1 else (x - lo) * scale
+    idx = np.floor(t).astype(np.intp)
+    np.clip(idx, 0, bins - 1, out=idx)
+    return idx
+
+
 def histogram(array: np.ndarray, bins: int = DEFAULT_BINS) -> tuple[float, float, np.ndarray]:
     """Histogram counts of the finite values of `array` over `bins` equal bins.
 
-    The bins span the finite values' `[min, max]`; a constant array gets the range
-    `[v - p, v + p]` with `p = max(0.5, |v| * 2**-20)`. No finite values give the range `[0, 1]`
-    and zero counts.
+    The bins follow the bin rule of the module docstring: they span the finite values'
+    `[min, max]`, a value on an interior edge counts in the upper bin, the last bin is closed, and
+    a constant array gets the range `[v - p, v + p]` with `p = max(0.5, |v| * 2**-20)` and all its
+    values in bin `bins // 2`. No finite values give the range `[0, 1]` and zero counts.
 
     Args:
         array: A layer output, any shape.
@@ -245,12 +305,19 @@ def histogram(array: np.ndarray, bins: int = DEFAULT_BINS) -> tuple[float, float
         finite values.
     """
     a = np.asarray(array)
-    finite = a[np.isfinite(a)].astype(np.float64, copy=False)
+    finite = a[np.isfinite(a)]
+    counts = np.zeros(bins, dtype=np.uint32)
     if finite.size == 0:
-        return 0.0, 1.0, np.zeros(bins, dtype=np.uint32)
-    lo, hi = histogram_range(float(finite.min()), float(finite.max()))
-    counts, _ = np.histogram(finite, bins=bins, range=(lo, hi))
-    return lo, hi, counts.astype(np.uint32)
+        return 0.0, 1.0, counts
+    exact = finite.astype(np.float64, copy=False)
+    lo, hi = histogram_range(float(exact.min()), float(exact.max()))
+    x = finite.astype(bin_precision(a.dtype), copy=False)
+    blo, bhi = x.min(), x.max()
+    if blo == bhi:
+        counts[bins // 2] = x.size
+    else:
+        counts[:] = np.bincount(bin_index(x, blo, bhi, bins).reshape(-1), minlength=bins)
+    return lo, hi, counts
 
 
 def layout_of(shape: Sequence[int]) -> str:
@@ -566,8 +633,14 @@ def set_relative_changes(
 
 # ------------------------------------------------------------------------------ fast path
 
-_CHUNK = 1 << 15
+_CHUNK = 1 << 16
+"""Values per step of the chunked pass: its buffers stay in cache, and each NumPy call is long
+enough that the reducing threads do not queue on the GIL (at 16K values two threads were slower
+than one)."""
 _PARALLEL_MIN_VALUES = 1 << 16
+_PAIRED_BINS = 180
+"""Up to this many bins, bin indices are counted two at a time (`i * (bins + 1) + j` as int16):
+half as many `np.bincount` increments, which are the pass's largest cost."""
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -580,112 +653,185 @@ def _executor() -> ThreadPoolExecutor:
     return _POOL
 
 
+def saturation_thresholds(bounds: Bounds | None, ct: type) -> tuple[Any, Any] | None:
+    """`saturation_edges` rounded outwards to the bin precision `ct`, or `None` without bounds.
+
+    The reference compares in float64; a value of precision `ct` is `<= e` exactly when it is
+    `<=` the largest `ct` number not above `e` (and `>= e` likewise upwards), so comparing in
+    `ct` against these thresholds counts exactly the same values.
+    """
+    edges = saturation_edges(bounds)
+    if edges is None:
+        return None
+    with np.errstate(over="ignore"):
+        lo, hi = ct(edges[0]), ct(edges[1])
+    # Compared as Python floats: a NumPy scalar would round the float64 edge to `ct` first.
+    if float(lo) > edges[0]:
+        lo = np.nextafter(lo, ct(-np.inf))
+    if float(hi) < edges[1]:
+        hi = np.nextafter(hi, ct(np.inf))
+    return lo, hi
+
+
+class _BinCounter:
+    """Histogram counts by the bin rule, fed chunk by chunk (see `_fast_stats_histogram`).
+
+    The index `floor(t)` of every value is taken by truncation (`t >= 0`, as `x >= lo`), and lies
+    in `[0, bins]`: only values at the top can round up to `bins`, which the rule's `min` puts in
+    the last bin, so that count is folded into it at the end.
+    """
+
+    def __init__(self, lo: Any, hi: Any, bins: int, chunk: int) -> None:
+        ct = type(lo)
+        self.bins, self.lo = bins, lo
+        self.k = bin_factor(lo, hi, bins)
+        self.lok = lo * self.k
+        self.scale = ct(bins) / (hi * self.k - self.lok)
+        self.width = bins + 1
+        self.paired = bins <= _PAIRED_BINS
+        self.t = np.empty(chunk, dtype=ct)
+        self.index = np.empty(chunk, dtype=np.int16 if self.paired else np.intp)
+        self.pair = np.empty(chunk // 2, dtype=np.int16)
+        self.grid = np.zeros(self.width**2 if self.paired else self.width, dtype=np.int64)
+        self.single = np.zeros(self.width, dtype=np.int64)
+
+    def add(self, x: np.ndarray) -> None:
+        m = x.size
+        t, index = self.t[:m], self.index[:m]
+        if self.k == 1:
+            np.subtract(x, self.lo, out=t)
+        else:
+            np.multiply(x, self.k, out=t)
+            np.subtract(t, self.lok, out=t)
+        np.multiply(t, self.scale, out=t)
+        np.copyto(index, t, casting="unsafe")
+        if not self.paired:
+            self.grid += np.bincount(index, minlength=self.width)
+            return
+        h = m // 2
+        pair = self.pair[:h]
+        np.multiply(index[0 : 2 * h : 2], self.width, out=pair)
+        np.add(pair, index[1 : 2 * h : 2], out=pair)
+        self.grid += np.bincount(pair, minlength=self.width**2)
+        if m % 2:
+            self.single[index[m - 1]] += 1
+
+    def counts(self) -> np.ndarray:
+        if self.paired:
+            grid = self.grid.reshape(self.width, self.width)
+            counts = grid.sum(axis=0) + grid.sum(axis=1) + self.single
+        else:
+            counts = self.grid.copy()
+        counts[self.bins - 1] += counts[self.bins]
+        return counts[: self.bins]
+
+
+def _sum(x: np.ndarray) -> float:
+    """Pairwise sum in the array's precision, again in float64 if that overflows."""
+    total = float(x.sum())
+    return total if math.isfinite(total) else float(x.sum(dtype=np.float64))
+
+
 def _fast_stats_histogram(
     array: np.ndarray, bins: int, bounds: Bounds | None = None
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
-    """Statistics and histogram in cache-sized chunks, agreeing with the reference.
+    """Statistics and histogram in cache-sized chunks of the bin precision, agreeing with the
+    reference.
 
-    One native pass gives min, max and the zero count (and tells whether any value is not finite);
-    then one chunked pass over the values, converted to float64 a chunk at a time, accumulates the
-    mean and the sum of squared deviations (Chan's pairwise merge), the sum of `|x|`, the
-    saturated count (with `bounds`) and the histogram counts: a bin index estimated by one
-    multiply, corrected against the bin edges exactly as `np.histogram` corrects its own, and
-    counted with `np.bincount`. `dead_fraction` and `constant` see `_dead_fraction` and
-    `_constant`.
+    One native pass gives `min` and `max` (and tells whether any value is not finite; if one is,
+    the finite values are gathered first). Then one chunked pass over the values in the bin
+    precision (float32, or float64 for float64 outputs: no float64 copy of a float32 output)
+    accumulates the sums behind `mean` and `mean_abs` (pairwise float sums per chunk, added in
+    float64), the squared deviations about each chunk's mean (merged by Chan's rule, so `std`
+    never cancels), the zero count, the saturated count (only when the output reaches a
+    threshold, compared in the bin precision against `saturation_thresholds`) and the histogram
+    counts by the bin rule (`_BinCounter`: the same formula as `bin_index`, so the counts equal
+    the reference's exactly). `mean_abs` is `|mean|` without a pass when no value has the other
+    sign. `dead_fraction` and `constant` see `_dead_fraction` and `_constant`.
     """
-    edges_sat = saturation_edges(bounds)
     a = np.asarray(array)
     shape = tuple(int(d) for d in a.shape)
     flat = a.reshape(-1)
     size = flat.size
     stats: dict[str, Any] = {"shape": shape, **dict.fromkeys(STAT_KEYS)}
     stats.update(zero_fraction=0.0, nan_count=0, inf_count=0)
-    counts = np.zeros(bins, dtype=np.int64)
+    counts = np.zeros(bins, dtype=np.uint32)
     if size == 0:
-        return stats, 0.0, 1.0, counts.astype(np.uint32)
-    zeros = size - np.count_nonzero(flat)
-    stats["zero_fraction"] = float(zeros / size)
+        return stats, 0.0, 1.0, counts
+    ct = bin_precision(a.dtype)
     mn, mx = flat.min(), flat.max()
     finite = flat
-    all_finite = bool(np.isfinite(mn) and np.isfinite(mx))
+    all_finite = a.dtype.kind in "iub" or bool(np.isfinite(mn) and np.isfinite(mx))
     if not all_finite:
         finite = flat[np.isfinite(flat)]
         nan_count = int(np.count_nonzero(np.isnan(flat)))
         stats["nan_count"] = nan_count
         stats["inf_count"] = int(size - finite.size - nan_count)
+        if finite.size:
+            mn, mx = finite.min(), finite.max()
+    thresholds = saturation_thresholds(bounds, ct)
+    saturated = stats["inf_count"]  # infinities lie beyond a bound
+    zeros = 0
+    if finite.size:
+        stats["min"], stats["max"] = float(mn), float(mx)
+        lo, hi = ct(mn), ct(mx)
+        chunk = min(_CHUNK, finite.size)
+        convert = np.empty(chunk, dtype=ct) if finite.dtype != ct else None
+        dev = np.empty(chunk, dtype=ct)
+        counter = _BinCounter(lo, hi, bins, chunk) if lo < hi else None
+        mixed = lo < 0 < hi
+        below = thresholds is not None and lo <= thresholds[0]
+        above = thresholds is not None and hi >= thresholds[1]
+        total = abs_total = mean = m2 = 0.0
+        n = 0
+        for start in range(0, finite.size, chunk):
+            x = finite[start : start + chunk]
+            m = x.size
+            if convert is not None:
+                x = convert[:m]
+                np.copyto(x, finite[start : start + chunk], casting="unsafe")
+            d = dev[:m]
+            with np.errstate(over="ignore", invalid="ignore"):
+                part = _sum(x)
+                zeros += m - int(np.count_nonzero(x))
+                if mixed:
+                    np.absolute(x, out=d)
+                    abs_total += _sum(d)
+                if below:
+                    saturated += int(np.count_nonzero(x <= thresholds[0]))
+                if above:
+                    saturated += int(np.count_nonzero(x >= thresholds[1]))
+                part_mean = part / m
+                np.subtract(x, ct(part_mean), out=d)
+                np.multiply(d, d, out=d)
+                part_m2 = float(d.sum())
+                if not math.isfinite(part_m2):  # squares beyond the bin precision's range
+                    wide = x.astype(np.float64) - part_mean
+                    part_m2 = float(np.dot(wide, wide))
+            n_new = n + m
+            delta = part_mean - mean
+            mean += delta * m / n_new
+            m2 += part_m2 + delta * delta * n * m / n_new
+            n = n_new
+            total += part
+            if counter is not None:
+                counter.add(x)
+        stats["mean"] = total / n
+        stats["std"] = math.sqrt(max(m2, 0.0) / n)
+        stats["mean_abs"] = abs_total / n if mixed else abs(total) / n
+        if counter is None:
+            counts[bins // 2] = n
+        else:
+            counts[:] = counter.counts()
+        hist_lo, hist_hi = histogram_range(float(mn), float(mx))
+    else:
+        hist_lo, hist_hi = 0.0, 1.0
+    stats["zero_fraction"] = float(zeros / size)
     stats["dead_fraction"] = _dead_fraction(a, zeros, all_finite and mn >= 0, all_finite)
     stats["constant"] = _constant(a, stats["nan_count"] > 0)
-    saturated = stats["inf_count"]  # infinities lie beyond a bound
-    if finite.size == 0:
-        if edges_sat is not None:
-            stats["saturated_fraction"] = float(saturated / size)
-        return stats, 0.0, 1.0, counts.astype(np.uint32)
-    if not all_finite:
-        mn, mx = finite.min(), finite.max()
-    lo, hi = histogram_range(float(mn), float(mx))
-    edges = np.linspace(lo, hi, bins + 1)
-    scale = bins / (hi - lo)
-    chunk = min(_CHUNK, finite.size)
-    x = np.empty(chunk)
-    d = np.empty(chunk)
-    e = np.empty(chunk)
-    idx = np.empty(chunk, dtype=np.intp)
-    idx1 = np.empty(chunk, dtype=np.intp)
-    m1 = np.empty(chunk, dtype=bool)
-    m2 = np.empty(chunk, dtype=bool)
-    n_total = 0
-    total = 0.0
-    abs_total = 0.0
-    mean = 0.0
-    m2_total = 0.0
-    for start in range(0, finite.size, chunk):
-        part = finite[start : start + chunk]
-        k = part.size
-        if k != chunk:
-            x, d, e, idx, idx1, m1, m2 = (b[:k] for b in (x, d, e, idx, idx1, m1, m2))
-        np.copyto(x, part, casting="unsafe")
-        # Mean and squared deviations of the chunk, merged into the running totals.
-        chunk_sum = float(x.sum())
-        total += chunk_sum
-        chunk_mean = chunk_sum / k
-        np.subtract(x, chunk_mean, out=d)
-        np.multiply(d, d, out=e)
-        chunk_m2 = float(e.sum())
-        n_new = n_total + k
-        delta = chunk_mean - mean
-        mean += delta * k / n_new
-        m2_total += chunk_m2 + delta * delta * n_total * k / n_new
-        n_total = n_new
-        np.absolute(x, out=e)
-        abs_total += float(e.sum())
-        if edges_sat is not None:
-            np.less_equal(x, edges_sat[0], out=m1)
-            np.greater_equal(x, edges_sat[1], out=m2)
-            np.logical_or(m1, m2, out=m1)
-            saturated += int(np.count_nonzero(m1))
-        # Histogram: bin indices with the same edge corrections as np.histogram.
-        np.subtract(x, lo, out=d)
-        np.multiply(d, scale, out=d)  # an estimate within one bin; the corrections make it exact
-        np.copyto(idx, d, casting="unsafe")
-        np.minimum(idx, bins - 1, out=idx)
-        np.take(edges, idx, out=e, mode="clip")
-        np.less(x, e, out=m1)
-        np.subtract(idx, m1, out=idx, casting="unsafe")
-        np.add(idx, 1, out=idx1)
-        np.take(edges, idx1, out=e, mode="clip")
-        np.greater_equal(x, e, out=m1)
-        np.not_equal(idx, bins - 1, out=m2)
-        np.logical_and(m1, m2, out=m1)
-        np.add(idx, m1, out=idx, casting="unsafe")
-        counts += np.bincount(idx, minlength=bins)
-    stats["min"] = float(mn)
-    stats["max"] = float(mx)
-    stats["mean"] = total / n_total
-    stats["std"] = math.sqrt(max(m2_total, 0.0) / n_total)
-    stats["mean_abs"] = abs_total / n_total
-    if edges_sat is not None:
+    if thresholds is not None:
         stats["saturated_fraction"] = float(saturated / size)
-    return stats, lo, hi, counts.astype(np.uint32)
+    return stats, hist_lo, hist_hi, counts
 
 
 _WIDE = 4096  # values per row when a reduction over rows is folded onto wide rows
