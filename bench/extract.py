@@ -3,16 +3,21 @@
 For each model, on one probe, in one run (median of repeats, after a warm-up call):
 
 1. a compiled forward pass, `model.predict_on_batch(probe)` (the baseline);
-2. the cached `Extractor` returning every layer's output as NumPy;
+2. the cached `Extractor` returning every layer's output as NumPy, (a) alone and (b) with every
+   display array pooled and cast by the backend in the same compiled call
+   (`Extractor.with_displays`);
 3. a full snapshot: extraction plus statistics, 64-bin histogram and display array of every
-   layer, (a) through the reference `snapshot.reduce_array` one layer after another and (b)
-   through `snapshot.reduce_many` (the path the viewer uses);
+   layer, with the catalog's activation bounds (the saturation count), (a) through the
+   reference `reduce.reduce_array` one layer after another, (b) the path every recording takes:
+   (2b), then `reduce.reduce_many` with those displays, and (c) as (b) with the displays pooled
+   and cast by NumPy instead (the path before the backend computed them);
 4. `keract.get_activations` (extra `bench`), or what happens when it fails;
 5. the per-layer sub-model approach (`keras.Model(model.inputs, layer.output).predict` for
    every layer); on the large models a subset of layers is timed and extrapolated linearly.
 
-Usage: `python bench/extract.py [--quick] [--out bench/RESULTS.md]`. `--quick` runs the small CNN
-only. The table is printed and written into the "## Extraction" section of the results file.
+Usage: `python bench/extract.py [--quick] [--out bench/RESULTS.md]`; the backend is
+`KERAS_BACKEND`'s. `--quick` runs the small CNN only. The table is printed and written into the
+"## Extraction" section of the results file (on JAX or PyTorch, "## Extraction (jax)" and so on).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from kerasviz_widget.core.extract import Extractor  # noqa: E402
 from kerasviz_widget.core.reduce import reduce_array, reduce_many  # noqa: E402
+from kerasviz_widget.core.settings import DEFAULT_MAX_VALUES  # noqa: E402
 
 
 def small_cnn() -> keras.Model:
@@ -115,13 +121,26 @@ def bench_model(name: str, spec) -> dict:
     arrays = extractor(probe)
     build_s = time.perf_counter() - t0
     total_mb = sum(a.nbytes for a in arrays.values()) / 2**20
+    bounds = {info.id: info.bounds for info in extractor.layers}  # as a recording passes them
     extract = timed(lambda: extractor(probe), repeats)
+    extract_displays = timed(lambda: extractor.with_displays(probe, DEFAULT_MAX_VALUES), repeats)
     ref_reduce = timed(
-        lambda: [reduce_array(k, a, epoch=0) for k, a in extractor(probe).items()],
+        lambda: [
+            reduce_array(k, a, epoch=0, bounds=bounds.get(k)) for k, a in extractor(probe).items()
+        ],
         1 if repeats < 5 else 3,
     )
-    fast_reduce = timed(lambda: reduce_many(extractor(probe), epoch=0), repeats)
-    only_fast = timed(lambda: reduce_many(arrays, epoch=0), repeats)
+
+    def recording() -> None:
+        outputs, displays = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
+        reduce_many(outputs, epoch=0, bounds=bounds, displays=displays)
+
+    snapshot = timed(recording, repeats)
+    numpy_displays = timed(lambda: reduce_many(extractor(probe), epoch=0, bounds=bounds), repeats)
+    _, displays = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
+    only_fast = timed(
+        lambda: reduce_many(arrays, epoch=0, bounds=bounds, displays=displays), repeats
+    )
     keract_s, keract_note = keract_row(model, probe)
     sub_s, sub_note = submodel_row(model, probe, subset)
     return {
@@ -133,10 +152,12 @@ def bench_model(name: str, spec) -> dict:
         "traces": extractor.trace_count,
         "rows": [
             ("(1) forward pass `predict_on_batch`", forward, ""),
-            ("(2) cached extractor, every output to NumPy", extract, ""),
-            ("(3a) full snapshot, reference reductions", ref_reduce, "`snapshot.reduce_array`"),
-            ("(3b) full snapshot, `snapshot.reduce_many`", fast_reduce, "parallel threads"),
-            ("     reductions alone, `reduce_many`", only_fast, "of (3b)"),
+            ("(2a) cached extractor, every output to NumPy", extract, ""),
+            ("(2b) as (2a), with the display arrays from the backend", extract_displays, ""),
+            ("(3a) full snapshot, reference reductions", ref_reduce, "`reduce.reduce_array`"),
+            ("(3b) full snapshot, the recording path", snapshot, "(2b) + `reduce_many`"),
+            ("     statistics and histograms alone", only_fast, "of (3b), 2 threads"),
+            ("(3c) as (3b), displays pooled by NumPy", numpy_displays, "(2a) + `reduce_many`"),
             ("(4) `keract.get_activations`", keract_s, keract_note),
             ("(5) per-layer sub-model", sub_s, sub_note),
         ],
@@ -166,7 +187,8 @@ def table(results: list[dict]) -> str:
 
 
 def write_section(path: pathlib.Path, body: str) -> None:
-    header = "## Extraction"
+    backend = keras.backend.backend()
+    header = "## Extraction" + ("" if backend == "tensorflow" else f" ({backend})")
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     section = f"{header}\n\n{body.rstrip()}\n"
     pattern = re.compile(rf"^{re.escape(header)}\n.*?(?=^## |\Z)", re.S | re.M)

@@ -55,6 +55,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .display import display_tensor
 from .health import activation_bounds
 from .reduce import Bounds
 
@@ -639,13 +640,17 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
-def _symbolic_inputs(spec: _InputSpec, arrays: Sequence[np.ndarray] | None) -> list[Any]:
-    """One `KerasTensor` per model input, batch free (and shaped like `arrays` when given)."""
+def _symbolic_inputs(
+    spec: _InputSpec, arrays: Sequence[np.ndarray] | None, *, batch: bool = False
+) -> list[Any]:
+    """One `KerasTensor` per model input, batch free (and shaped like `arrays` when given; with
+    `batch`, also of their batch size)."""
     tensors = []
     for i, (shape, dtype) in enumerate(zip(spec.shapes, spec.dtypes, strict=True)):
         if arrays is not None:
             shape, dtype = arrays[i].shape, arrays[i].dtype.name
-        tensors.append(keras.KerasTensor((None, *shape[1:]), dtype=dtype))
+        first = shape[0] if batch and arrays is not None else None
+        tensors.append(keras.KerasTensor((first, *shape[1:]), dtype=dtype))
     return tensors
 
 
@@ -832,11 +837,17 @@ class _Compiled:
 
 
 def _compile(
-    run: Callable[..., list[Any]], model: Any, spec: _InputSpec, arrays: Sequence[np.ndarray]
+    run: Callable[..., list[Any]],
+    model: Any,
+    spec: _InputSpec,
+    arrays: Sequence[np.ndarray],
+    *,
+    batch: bool = False,
 ) -> _Compiled:
     """`run` compiled for the current backend, in inference mode, reading the current weights.
 
-    - TensorFlow: a `tf.function` with a batch-free input signature, traced now (with the capture
+    - TensorFlow: a `tf.function` with a batch-free input signature (with `batch`, of the batch
+      size of `arrays`: the display arrays' pooling depends on it), traced now (with the capture
       hooks) and never again.
     - JAX: a `jax.jit` of a stateless call: the model's variable values are arguments of the
       compiled function (as in Keras' own `predict`), so it always reads the current weights,
@@ -848,7 +859,10 @@ def _compile(
     if backend == "tensorflow":
         import tensorflow as tf
 
-        signature = [tf.TensorSpec(t.shape, dtype=t.dtype) for t in _symbolic_inputs(spec, arrays)]
+        signature = [
+            tf.TensorSpec(t.shape, dtype=t.dtype)
+            for t in _symbolic_inputs(spec, arrays, batch=batch)
+        ]
         function = tf.function(run, input_signature=signature, autograph=False)
         function.get_concrete_function()  # trace now, with the hooks, once
         return _Compiled(function, function.experimental_get_tracing_count, run)
@@ -1051,7 +1065,7 @@ class Extractor:
         """
         return sum(f.traces for f in self._fns.values())
 
-    def _make_fn(self, arrays: Sequence[np.ndarray]) -> Any:
+    def _make_fn(self, arrays: Sequence[np.ndarray], max_values: int | None = None) -> Any:
         spec = self._spec
         runner, prefix = self._runner, self._prefix
         graph_n = len(self._graph) if runner is not None else 0
@@ -1084,7 +1098,19 @@ class Extractor:
                 values.extend(outs[:graph_n])
             return values
 
-        return _compile(run, model, spec, arrays)
+        if max_values is None:
+            return _compile(run, model, spec, arrays)
+        order, watched = self._order(), self.layers
+
+        def run_with_displays(*xs: Any) -> list[Any]:
+            values = run(*xs)
+            by_id = {info.id: v for info, v in zip(order, values, strict=True)}
+            for info in watched:
+                if info.strategy == STRATEGY_INPUT:
+                    by_id[info.id] = xs[info.input_index]
+            return values + [display_tensor(by_id[info.id], max_values) for info in watched]
+
+        return _compile(run_with_displays, model, spec, arrays, batch=True)
 
     def _check_budget(self, arrays: Sequence[np.ndarray]) -> None:
         """Refuse a probe whose outputs would exceed the budget. Unknown dimensions (an input of
@@ -1106,12 +1132,15 @@ class Extractor:
             ]
         _check_budget(infos, arrays, self.budget_bytes)
 
-    def _function(self, arrays: Sequence[np.ndarray]) -> Any:
-        """The compiled function for the probe's signature, built on first use."""
+    def _function(self, arrays: Sequence[np.ndarray], max_values: int | None = None) -> Any:
+        """The compiled function for the probe's signature, built on first use; with
+        `max_values`, the one that also returns the display arrays (of this batch size)."""
         sig = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+        if max_values is not None:
+            sig = (*sig, len(arrays[0]) if arrays else 0, max_values)
         fn = self._fns.get(sig)
         if fn is None:
-            fn = self._fns[sig] = self._make_fn(arrays)
+            fn = self._fns[sig] = self._make_fn(arrays, max_values)
         return fn
 
     def _order(self) -> list[LayerInfo]:
@@ -1174,6 +1203,31 @@ class Extractor:
             if info.strategy == STRATEGY_INPUT:
                 out[info.id] = arrays[info.input_index]
         return {lid: out[lid] for lid in ids}
+
+    def with_displays(
+        self, probe: Any, max_values: int
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Outputs of every watched layer on `probe` and their display arrays, from one compiled
+        function: the backend pools and casts the displays (`core.display`) in the same call.
+
+        Args:
+            probe: A batch of model inputs, as accepted by `check_probe`.
+            max_values: Most values of each display array.
+
+        Returns:
+            `(outputs, displays)`, both `{id: array}` in `self.ids` order; displays are float16.
+        """
+        self.refresh()
+        arrays = _normalize(self.model, self._spec, probe)
+        self._check_budget(arrays)
+        values = self._function(arrays, max_values)(*arrays)
+        n = len(values) - len(self.layers)
+        out = {info.id: _to_numpy(v) for info, v in zip(self._order(), values[:n], strict=True)}
+        for info in self.layers:
+            if info.strategy == STRATEGY_INPUT:
+                out[info.id] = arrays[info.input_index]
+        displays = {info.id: _to_numpy(v) for info, v in zip(self.layers, values[n:], strict=True)}
+        return {lid: out[lid] for lid in self.ids}, displays
 
 
 # ----------------------------------------------------------------------------- layer_output

@@ -332,6 +332,16 @@ def layout_of(shape: Sequence[int]) -> str:
     return LAYOUTS[max(1, rank) if rank <= 5 else 2]
 
 
+def arranged_shape(shape: Sequence[int]) -> tuple[tuple[int, ...], str]:
+    """The shape and layout `arrange` gives a layer output of `shape` (batch first)."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 0:
+        shape = (1,)
+    if len(shape) > 5:
+        shape = (shape[0], math.prod(shape[1:]))
+    return shape, layout_of(shape)
+
+
 def arrange(array: np.ndarray) -> tuple[np.ndarray, str]:
     """Arrange a layer output (batch first) for viewing; see the module docstring.
 
@@ -339,11 +349,8 @@ def arrange(array: np.ndarray) -> tuple[np.ndarray, str]:
         `(array, layout)`: a view of `array` reshaped for its layout, and the layout name.
     """
     a = np.asarray(array)
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim > 5:
-        a = a.reshape(a.shape[0], math.prod(a.shape[1:]))
-    return a, layout_of(a.shape)
+    shape, layout = arranged_shape(a.shape)
+    return a.reshape(shape), layout
 
 
 def pool_factors(shape: tuple[int, ...], layout: str, max_values: int) -> tuple[int, ...]:
@@ -653,26 +660,6 @@ def _executor() -> ThreadPoolExecutor:
     return _POOL
 
 
-def saturation_thresholds(bounds: Bounds | None, ct: type) -> tuple[Any, Any] | None:
-    """`saturation_edges` rounded outwards to the bin precision `ct`, or `None` without bounds.
-
-    The reference compares in float64; a value of precision `ct` is `<= e` exactly when it is
-    `<=` the largest `ct` number not above `e` (and `>= e` likewise upwards), so comparing in
-    `ct` against these thresholds counts exactly the same values.
-    """
-    edges = saturation_edges(bounds)
-    if edges is None:
-        return None
-    with np.errstate(over="ignore"):
-        lo, hi = ct(edges[0]), ct(edges[1])
-    # Compared as Python floats: a NumPy scalar would round the float64 edge to `ct` first.
-    if float(lo) > edges[0]:
-        lo = np.nextafter(lo, ct(-np.inf))
-    if float(hi) < edges[1]:
-        hi = np.nextafter(hi, ct(np.inf))
-    return lo, hi
-
-
 class _BinCounter:
     """Histogram counts by the bin rule, fed chunk by chunk (see `_fast_stats_histogram`).
 
@@ -726,28 +713,20 @@ class _BinCounter:
         return counts[: self.bins]
 
 
-def _sum(x: np.ndarray) -> float:
-    """Pairwise sum in the array's precision, again in float64 if that overflows."""
-    total = float(x.sum())
-    return total if math.isfinite(total) else float(x.sum(dtype=np.float64))
-
-
 def _fast_stats_histogram(
     array: np.ndarray, bins: int, bounds: Bounds | None = None
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
-    """Statistics and histogram in cache-sized chunks of the bin precision, agreeing with the
-    reference.
+    """Statistics and histogram in cache-sized chunks, agreeing with the reference.
 
     One native pass gives `min` and `max` (and tells whether any value is not finite; if one is,
-    the finite values are gathered first). Then one chunked pass over the values in the bin
-    precision (float32, or float64 for float64 outputs: no float64 copy of a float32 output)
-    accumulates the sums behind `mean` and `mean_abs` (pairwise float sums per chunk, added in
-    float64), the squared deviations about each chunk's mean (merged by Chan's rule, so `std`
-    never cancels), the zero count, the saturated count (only when the output reaches a
-    threshold, compared in the bin precision against `saturation_thresholds`) and the histogram
-    counts by the bin rule (`_BinCounter`: the same formula as `bin_index`, so the counts equal
-    the reference's exactly). `mean_abs` is `|mean|` without a pass when no value has the other
-    sign. `dead_fraction` and `constant` see `_dead_fraction` and `_constant`.
+    the finite values are gathered first). Then one chunked pass, each chunk converted to
+    float64 once, accumulates the sums behind `mean` and `mean_abs`, the squared deviations
+    about each chunk's mean (merged by Chan's rule, so `std` never cancels),
+    the zero count and the saturated count (compared in float64, only when the output reaches a
+    threshold), and counts the histogram by the bin rule in the bin precision (`_BinCounter`:
+    the formula of `bin_index`, so the counts equal the reference's exactly). `mean_abs` is
+    `|mean|` without a pass when no value has the other sign. `dead_fraction` and `constant` see
+    `_dead_fraction` and `_constant`.
     """
     a = np.asarray(array)
     shape = tuple(int(d) for d in a.shape)
@@ -769,45 +748,45 @@ def _fast_stats_histogram(
         stats["inf_count"] = int(size - finite.size - nan_count)
         if finite.size:
             mn, mx = finite.min(), finite.max()
-    thresholds = saturation_thresholds(bounds, ct)
+    edges = saturation_edges(bounds)
     saturated = stats["inf_count"]  # infinities lie beyond a bound
     zeros = 0
+    hist_lo, hist_hi = 0.0, 1.0
     if finite.size:
         stats["min"], stats["max"] = float(mn), float(mx)
+        hist_lo, hist_hi = histogram_range(float(mn), float(mx))
         lo, hi = ct(mn), ct(mx)
         chunk = min(_CHUNK, finite.size)
-        convert = np.empty(chunk, dtype=ct) if finite.dtype != ct else None
-        dev = np.empty(chunk, dtype=ct)
+        wide = np.empty(chunk) if finite.dtype != np.float64 else None
+        binned = np.empty(chunk, dtype=ct) if finite.dtype not in (ct, np.float64) else None
+        dev = np.empty(chunk)
         counter = _BinCounter(lo, hi, bins, chunk) if lo < hi else None
-        mixed = lo < 0 < hi
-        below = thresholds is not None and lo <= thresholds[0]
-        above = thresholds is not None and hi >= thresholds[1]
+        mixed = mn < 0 < mx
+        below = edges is not None and mn <= edges[0]
+        above = edges is not None and mx >= edges[1]
         total = abs_total = mean = m2 = 0.0
         n = 0
         for start in range(0, finite.size, chunk):
             x = finite[start : start + chunk]
             m = x.size
-            if convert is not None:
-                x = convert[:m]
-                np.copyto(x, finite[start : start + chunk], casting="unsafe")
+            w = x
+            if wide is not None:
+                w = wide[:m]
+                np.copyto(w, x, casting="unsafe")
             d = dev[:m]
-            with np.errstate(over="ignore", invalid="ignore"):
-                part = _sum(x)
-                zeros += m - int(np.count_nonzero(x))
-                if mixed:
-                    np.absolute(x, out=d)
-                    abs_total += _sum(d)
-                if below:
-                    saturated += int(np.count_nonzero(x <= thresholds[0]))
-                if above:
-                    saturated += int(np.count_nonzero(x >= thresholds[1]))
-                part_mean = part / m
-                np.subtract(x, ct(part_mean), out=d)
-                np.multiply(d, d, out=d)
-                part_m2 = float(d.sum())
-                if not math.isfinite(part_m2):  # squares beyond the bin precision's range
-                    wide = x.astype(np.float64) - part_mean
-                    part_m2 = float(np.dot(wide, wide))
+            part = float(w.sum())
+            zeros += m - int(np.count_nonzero(x))
+            if mixed:
+                np.absolute(w, out=d)
+                abs_total += float(d.sum())
+            if below:
+                saturated += int(np.count_nonzero(w <= edges[0]))
+            if above:
+                saturated += int(np.count_nonzero(w >= edges[1]))
+            part_mean = part / m
+            np.subtract(w, part_mean, out=d)
+            np.multiply(d, d, out=d)  # not `np.dot`: BLAS threads would contend with the pool
+            part_m2 = float(d.sum())
             n_new = n + m
             delta = part_mean - mean
             mean += delta * m / n_new
@@ -815,6 +794,9 @@ def _fast_stats_histogram(
             n = n_new
             total += part
             if counter is not None:
+                if binned is not None:
+                    np.copyto(binned[:m], x, casting="unsafe")
+                    x = binned[:m]
                 counter.add(x)
         stats["mean"] = total / n
         stats["std"] = math.sqrt(max(m2, 0.0) / n)
@@ -823,13 +805,10 @@ def _fast_stats_histogram(
             counts[bins // 2] = n
         else:
             counts[:] = counter.counts()
-        hist_lo, hist_hi = histogram_range(float(mn), float(mx))
-    else:
-        hist_lo, hist_hi = 0.0, 1.0
     stats["zero_fraction"] = float(zeros / size)
     stats["dead_fraction"] = _dead_fraction(a, zeros, all_finite and mn >= 0, all_finite)
     stats["constant"] = _constant(a, stats["nan_count"] > 0)
-    if thresholds is not None:
+    if edges is not None:
         stats["saturated_fraction"] = float(saturated / size)
     return stats, hist_lo, hist_hi, counts
 
@@ -897,6 +876,7 @@ def _reduce_one(
     bins: int,
     max_values: int,
     bounds: Bounds | None = None,
+    display: np.ndarray | None = None,
 ) -> Snapshot:
     a = np.asarray(array)
     if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
@@ -906,10 +886,12 @@ def _reduce_one(
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
     stats, lo, hi, counts = _fast_stats_histogram(a, bins, bounds)
-    needs_clip = stats["inf_count"] > 0 or (
-        stats["min"] is not None and (stats["min"] < -FLOAT16_MAX or stats["max"] > FLOAT16_MAX)
-    )
-    display, layout = _display(a, max_values, needs_clip=needs_clip)
+    largest = 0.0 if stats["min"] is None else max(abs(stats["min"]), abs(stats["max"]))
+    if display is not None and not _display_overflows(a.shape, a.dtype, max_values, largest):
+        layout = layout_of(a.shape)
+    else:
+        needs_clip = stats["inf_count"] > 0 or largest > FLOAT16_MAX
+        display, layout = _display(a, max_values, needs_clip=needs_clip)
     return Snapshot(
         layer=layer,
         epoch=epoch,
@@ -923,6 +905,14 @@ def _reduce_one(
     )
 
 
+def _display_overflows(shape: Sequence[int], dtype: Any, max_values: int, largest: float) -> bool:
+    """Whether a block sum of a display pooled in the bin precision (`core.display`) could
+    overflow for values up to `largest` in size: then the display is the reference's."""
+    factors = pool_factors(*arranged_shape(shape), max_values)
+    limit = float(np.finfo(bin_precision(dtype)).max)
+    return largest * math.prod(factors) >= limit
+
+
 def reduce_many(
     arrays: Mapping[str, np.ndarray],
     *,
@@ -931,15 +921,17 @@ def reduce_many(
     bins: int = DEFAULT_BINS,
     max_values: int = DEFAULT_MAX_VALUES,
     bounds: Mapping[str, Bounds | None] | None = None,
+    displays: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Snapshot]:
-    """Reduce the outputs of every layer of one step, fast; the widget's path during training.
+    """Reduce the outputs of every layer of one step, fast; the path of every recording.
 
-    Each layer is reduced in cache-sized chunks (one native pass for min, max and the zero count,
-    one chunked pass for the moments, `|x|`, the saturated count and the histogram; the dead-unit
-    check only when a layer has at least as many zeros as rows, and the constant check stops at
-    the first sample that differs), and the layers are reduced in parallel on a thread pool
-    (NumPy releases the GIL in its loops). The results agree with `reduce_array`: the same
-    histogram counts, statistics to float64 rounding, the same display array.
+    Each layer is reduced in cache-sized chunks of its bin precision (see
+    `_fast_stats_histogram`; the dead-unit check only when a layer has at least as many zeros as
+    rows, and the constant check stops at the first sample that differs), and the layers are
+    reduced in parallel on a thread pool (NumPy releases the GIL in its loops). The results
+    agree with `reduce_array`: the same histogram counts, `min`, `max` and counts, the sums
+    (`mean`, `std`, `mean_abs`) within the float32 tolerance of docs/contract.md (float64 outputs
+    to float64 rounding), the same display array.
 
     Args:
         arrays: Layer id to layer output, batch first.
@@ -949,33 +941,29 @@ def reduce_many(
         max_values: Most values of each display array. Defaults to `262_144`.
         bounds: Layer id to the output range of its activation (the catalog's `bounds`), for
             `saturated_fraction`; a layer not in it is not bounded. Defaults to `None` (none is).
+        displays: Layer id to its display array as the backend computed it
+            (`Extractor.with_displays`, `core.display`), used instead of pooling here unless its
+            block sums could have overflowed. Defaults to `None` (every display pooled here).
 
     Returns:
         Layer id to `Snapshot`, in the order of `arrays`.
     """
     bounds = bounds or {}
+    displays = displays or {}
     items = list(arrays.items())
+
+    def one(i: int) -> Snapshot:
+        lid, a = items[i]
+        return _reduce_one(
+            lid, a, epoch, batch, bins, max_values, bounds.get(lid), displays.get(lid)
+        )
+
     total = sum(int(np.size(a)) for _, a in items)
     if len(items) < 2 or total < _PARALLEL_MIN_VALUES:
-        return {
-            lid: _reduce_one(lid, a, epoch, batch, bins, max_values, bounds.get(lid))
-            for lid, a in items
-        }
+        return {items[i][0]: one(i) for i in range(len(items))}
     # Largest first, so the pool ends evenly.
     order = sorted(range(len(items)), key=lambda i: -int(np.size(items[i][1])))
-    futures = {
-        i: _executor().submit(
-            _reduce_one,
-            items[i][0],
-            items[i][1],
-            epoch,
-            batch,
-            bins,
-            max_values,
-            bounds.get(items[i][0]),
-        )
-        for i in order
-    }
+    futures = {i: _executor().submit(one, i) for i in order}
     return {items[i][0]: futures[i].result() for i in range(len(items))}
 
 

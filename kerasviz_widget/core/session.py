@@ -134,16 +134,16 @@ class RecordingSession:
         start = time.perf_counter()
         key = label(epoch)
         try:
-            arrays = self.extract(self.probe)
+            arrays, displays = self._evaluate()
             step = Step(epoch=key, batch=batch, logs=scalar_logs(logs))
             for sink in self.sinks:
                 sink.taken(step)
             if background and self.background:
                 self._worker.submit(
-                    lambda: self._finish(step, arrays), lambda e: self._fail(key, e)
+                    lambda: self._finish(step, arrays, displays), lambda e: self._fail(key, e)
                 )
             else:
-                self._finish(step, arrays)
+                self._finish(step, arrays, displays)
         except Exception as exc:
             if raise_errors:
                 raise
@@ -155,7 +155,20 @@ class RecordingSession:
             self._traced = True
         return key
 
-    def _finish(self, step: Step, arrays: Mapping[str, np.ndarray]) -> None:
+    def _evaluate(self) -> tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray] | None]:
+        """The layer outputs on the probe, and their display arrays when the extractor computes
+        them on the backend in the same call (`Extractor.with_displays`)."""
+        with_displays = getattr(self.extract, "with_displays", None)
+        if with_displays is None:
+            return self.extract(self.probe), None
+        return with_displays(self.probe, self.settings.max_values)
+
+    def _finish(
+        self,
+        step: Step,
+        arrays: Mapping[str, np.ndarray],
+        displays: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         """Reduce the arrays of one step and hand it to every sink."""
         s = self.settings
         step.snapshots = reduce_many(
@@ -165,6 +178,7 @@ class RecordingSession:
             bins=s.bins,
             max_values=s.max_values,
             bounds={i.id: i.bounds for i in getattr(self.extract, "layers", ())},
+            displays=displays,
         )
         set_relative_changes(step.snapshots, self._previous)
         self._previous = step.snapshots

@@ -247,9 +247,9 @@ def test_layer_output_traces_once_per_model_and_lets_the_model_go(monkeypatch):
     traced: list[int] = []
     original = extract.Extractor._make_fn
 
-    def make_fn(self, arrays):
+    def make_fn(self, arrays, *rest):
         traced.append(1)
-        return original(self, arrays)
+        return original(self, arrays, *rest)
 
     monkeypatch.setattr(extract.Extractor, "_make_fn", make_fn)
     model = support.tiny(seed=3)

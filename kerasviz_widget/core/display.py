@@ -1,0 +1,90 @@
+"""Display arrays computed by the backend, inside the extractor's compiled function.
+
+The display array of a layer output (`reduce.display_array` is the reference: arranged by rank,
+block-mean pooled to at most `max_values` values, cast to float16 with finite values clipped to
+float16's range) is written here once more in `keras.ops`, so the extractor's compiled function
+(`Extractor.with_displays`) returns it beside the outputs: pooling and the float16 cast run
+where the tensor lives, fused with the forward pass, and only `max_values` float16 values per
+layer come back for drawing. On a CPU this is also the fast way: NumPy's own float32 -> float16
+cast costs about 3 ns per value, and up to 80 ns per value for outputs of tiny magnitude (each
+underflow raises a floating-point flag), where the backends' cast costs 0.3-0.5 ns.
+
+Agreement with the reference (held by `tests/core/test_display.py` on every backend):
+
+- Not pooled: the same float16 values (one rounding of the same number; a backend that flushes
+  subnormal float32 values to zero gives zero where the reference gives zero too, as float16
+  cannot hold them).
+- Pooled: block sums in the bin precision (float32, float64 for float64 outputs; the reference
+  sums in float64), divided by the block's size: within one float16 step of the reference, plus
+  `block * 2**-23 * max|x|` where a block's values cancel.
+- A display whose block sums could overflow the bin precision (`max|x| * block` beyond its
+  largest value) is not used: `reduce.reduce_many` computes that layer's display with the
+  reference instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .reduce import FLOAT16_MAX, arranged_shape, pool_factors
+
+
+def _pool_axis(x: Any, axis: int, f: int) -> Any:
+    """Block sums of `f` neighbours along `axis` (a ragged last block sums what it has)."""
+    shape = tuple(int(d) for d in x.shape)
+    before, n, after = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+    q, r = divmod(n, f)
+    flat = ops.reshape(x, (before, n, after))
+    parts = []
+    if q:
+        head = flat[:, : q * f] if r else flat
+        parts.append(ops.sum(ops.reshape(head, (before * q, f, after)), axis=1))
+        parts[-1] = ops.reshape(parts[-1], (before, q, after))
+    if r:
+        parts.append(ops.sum(flat[:, q * f :], axis=1, keepdims=True))
+    out = ops.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    return ops.reshape(out, (*shape[:axis], q + (1 if r else 0), *shape[axis + 1 :]))
+
+
+def display_tensor(x: Any, max_values: int) -> Any:
+    """The display array of one layer output, in `keras.ops` (static shapes only).
+
+    Args:
+        x: A layer output tensor, batch first, of a real, integer or bool dtype.
+        max_values: Most values of the display array.
+
+    Returns:
+        The float16 display tensor, arranged and pooled as `reduce.display_array` does.
+    """
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    ct = "float64" if dtype == "float64" else "float32"
+    arranged, layout = arranged_shape(x.shape)
+    a = ops.reshape(x, arranged)
+    factors = pool_factors(arranged, layout, max_values)
+    if dtype == "float16" and all(f == 1 for f in factors):
+        return a
+    a = ops.cast(a, ct)
+    if any(f > 1 for f in factors):
+        sizes = np.ones([1] * len(arranged), dtype=np.float64)
+        # The axis that shrinks most goes first, so the later sums read less (as the reference).
+        for axis in sorted(range(len(arranged)), key=lambda i: -factors[i]):
+            f, n = factors[axis], arranged[axis]
+            if f == 1:
+                continue
+            a = _pool_axis(a, axis, f)
+            starts = np.arange(0, n, f)
+            view = [1] * len(arranged)
+            view[axis] = starts.size
+            sizes = sizes * (np.minimum(starts + f, n) - starts).reshape(view)
+        if np.all(sizes == sizes.flat[0]):
+            a = a / ops.cast(float(sizes.flat[0]), ct)
+        else:
+            a = a / ops.convert_to_tensor(sizes.astype(ct))
+    clipped = ops.clip(a, -FLOAT16_MAX, FLOAT16_MAX)
+    a = ops.where(ops.isinf(a) | ops.isnan(a), a, clipped)
+    return ops.cast(a, "float16")

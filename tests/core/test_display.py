@@ -1,0 +1,147 @@
+"""Display arrays on the backend (`core.display`, `Extractor.with_displays`) against the NumPy
+reference (`reduce.display_array`), on whichever backend runs the suite.
+
+Hypothesis settings: `max_examples=60`, `deadline=None` (each example runs eagerly on the backend).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from kerasviz_widget.core.display import display_tensor
+from kerasviz_widget.core.extract import Extractor
+from kerasviz_widget.core.extract import _to_numpy as to_numpy
+from kerasviz_widget.core.reduce import (
+    FLOAT16_MAX,
+    arranged_shape,
+    display_array,
+    pool_factors,
+    reduce_array,
+    reduce_many,
+)
+
+PROPERTY = settings(max_examples=60, deadline=None)
+WIDE = keras.backend.backend() != "jax"  # JAX (without x64) holds no float64 tensor
+DTYPES = [np.float32, np.float16, np.int32, np.bool_] + ([np.float64] if WIDE else [])
+SPECIAL = st.sampled_from([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-30, -1e-40, 7e4, -1e5, 1.0])
+
+
+@st.composite
+def outputs(draw: st.DrawFn) -> tuple[np.ndarray, int]:
+    dtype = draw(st.sampled_from(DTYPES))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=6, min_side=1, max_side=7))
+    if dtype == np.bool_:
+        a = draw(hnp.arrays(np.bool_, shape))
+    elif np.dtype(dtype).kind == "i":
+        a = draw(hnp.arrays(np.int32, shape, elements=st.integers(-70_000, 70_000)))
+    else:
+        elements = st.one_of(
+            (
+                st.floats(-6e4, 6e4, width=16)
+                if dtype == np.float16
+                else st.floats(-1e6, 1e6, width=32)
+            ),
+            SPECIAL,
+        )
+        with np.errstate(over="ignore"):
+            a = draw(hnp.arrays(np.float64, shape, elements=elements)).astype(dtype)
+    max_values = draw(st.sampled_from([1, 2, 5, 16, 50, 10**6]))
+    return a, max_values
+
+
+def assert_display_close(got: np.ndarray, want: np.ndarray, a: np.ndarray, max_values: int):
+    """Equal where not pooled; pooled: within one float16 step of the reference, plus the
+    float32 rounding of a block's sum where its values cancel (docs/contract.md)."""
+    assert got.dtype == np.float16 and got.shape == want.shape
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+    np.testing.assert_array_equal(np.isposinf(g), np.isposinf(w))
+    np.testing.assert_array_equal(np.isneginf(g), np.isneginf(w))
+    finite = np.isfinite(w)
+    shape, layout = arranged_shape(a.shape)
+    block = math.prod(pool_factors(shape, layout, max_values))
+    if block == 1:
+        np.testing.assert_array_equal(g[finite], w[finite])
+        return
+    x = a.astype(np.float64)
+    largest = float(np.abs(x[np.isfinite(x)]).max()) if np.isfinite(x).any() else 0.0
+    # One float16 step at each reference value (2**-24 below float16's normal range).
+    step = 2.0 ** (np.floor(np.log2(np.maximum(np.abs(w[finite]), 2.0**-14))) - 10)
+    tol = step + block * 2.0**-23 * largest
+    assert np.all(np.abs(g[finite] - w[finite]) <= tol), np.abs(g[finite] - w[finite]).max()
+
+
+@PROPERTY
+@given(outputs())
+def test_backend_display_agrees_with_the_reference(case):
+    a, max_values = case
+    got = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), max_values))
+    want, _ = display_array(a, max_values)
+    assert_display_close(got, want, a, max_values)
+
+
+def test_pooling_a_constant_gives_the_constant_and_big_values_are_clipped():
+    a = np.full((2, 9, 9, 3), 0.1, dtype=np.float32)
+    got = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), 50))
+    assert got.shape == (1, 3, 3, 3) or got.size <= 50
+    np.testing.assert_array_equal(got, np.float16(0.1))
+    big = np.full((1, 4, 4, 1), 1e6, dtype=np.float32)
+    big[0, 0, 0, 0] = np.inf
+    got = to_numpy(display_tensor(keras.ops.convert_to_tensor(big), 4))
+    assert got.ravel().tolist() == [np.inf, FLOAT16_MAX, FLOAT16_MAX, FLOAT16_MAX]
+
+
+def test_a_display_whose_block_sums_could_overflow_is_pooled_by_the_reference():
+    a = np.full((1, 8, 8, 1), 3e38, dtype=np.float32)
+    a[0, ::2, ::2, 0] = -3e38  # each 2x2 block sums to 3e38 in exact arithmetic, inf in float32
+    raw = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), 16))
+    assert np.isinf(raw).any()  # what the backend's float32 sums would show
+    snap = reduce_many({"a": a, "b": a}, epoch=0, max_values=16, displays={"a": raw})["a"]
+    np.testing.assert_array_equal(snap.display, display_array(a, 16)[0])
+    assert np.isfinite(snap.display).all()
+
+
+def small_cnn() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    return keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="dense")(x))
+
+
+def test_extractor_returns_outputs_and_their_displays_from_one_call():
+    model = small_cnn()
+    probe = np.random.default_rng(0).random((5, 12, 12, 3), dtype=np.float32)
+    extractor = Extractor(model)
+    outputs, displays = extractor.with_displays(probe, 64)
+    plain = extractor(probe)
+    assert list(outputs) == list(displays) == extractor.ids
+    for lid in extractor.ids:
+        np.testing.assert_array_equal(outputs[lid], plain[lid])
+        want, _ = display_array(outputs[lid], 64)
+        assert displays[lid].size <= 64
+        assert_display_close(displays[lid], want, outputs[lid], 64)
+    again, _ = extractor.with_displays(probe, 64)
+    np.testing.assert_array_equal(again["conv"], outputs["conv"])
+    assert extractor.trace_count <= 3  # the plain function and one with displays, never per call
+
+
+@pytest.mark.parametrize("max_values", [64, 10**6])
+def test_snapshots_with_backend_displays_equal_the_reference_snapshot(max_values):
+    model = small_cnn()
+    probe = np.random.default_rng(1).random((3, 12, 12, 3), dtype=np.float32)
+    outputs, displays = Extractor(model).with_displays(probe, max_values)
+    snaps = reduce_many(outputs, epoch=0, max_values=max_values, displays=displays)
+    for lid, a in outputs.items():
+        ref = reduce_array(lid, a, epoch=0, max_values=max_values)
+        np.testing.assert_array_equal(snaps[lid].counts, ref.counts)
+        assert snaps[lid].layout == ref.layout
+        assert_display_close(snaps[lid].display, ref.display, a, max_values)
