@@ -17,9 +17,11 @@ Agreement with the reference (held by `tests/core/test_display.py` on every back
 - Pooled: block sums in the bin precision (float32, float64 for float64 outputs; the reference
   sums in float64), divided by the block's size: within one float16 step of the reference, plus
   `block * 2**-23 * max|x|` where a block's values cancel.
-- A display whose block sums could overflow the bin precision (`max|x| * block` beyond its
-  largest value) is not used: `reduce.reduce_many` computes that layer's display with the
-  reference instead.
+- The float16 cast does not clip (each operation is a pass over the output on TensorFlow's
+  graph executor), so the display of an output with a finite value beyond float16's range
+  (`max|x| > 65504`, known exactly from the statistics) is not used: `reduce.reduce_many`
+  computes that layer's display with the reference instead. Below that bound no block sum can
+  overflow either.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .reduce import FLOAT16_MAX, arranged_shape, pool_factors
+from .reduce import arranged_shape, pool_factors
 
 
 def _pool_axis(x: Any, axis: int, f: int) -> Any:
@@ -59,7 +61,9 @@ def display_tensor(x: Any, max_values: int) -> Any:
         max_values: Most values of the display array.
 
     Returns:
-        The float16 display tensor, arranged and pooled as `reduce.display_array` does.
+        The float16 display tensor, arranged and pooled as `reduce.display_array` does, cast
+        without clipping: a finite value beyond float16's range becomes an infinity here, so the
+        display of an output with such values is not used (see the module docstring).
     """
     dtype = keras.backend.standardize_dtype(x.dtype)
     ct = "float64" if dtype == "float64" else "float32"
@@ -85,6 +89,4 @@ def display_tensor(x: Any, max_values: int) -> Any:
             a = a / ops.cast(float(sizes.flat[0]), ct)
         else:
             a = a / ops.convert_to_tensor(sizes.astype(ct))
-    clipped = ops.clip(a, -FLOAT16_MAX, FLOAT16_MAX)
-    a = ops.where(ops.isinf(a) | ops.isnan(a), a, clipped)
     return ops.cast(a, "float16")

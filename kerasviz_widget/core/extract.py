@@ -897,8 +897,14 @@ def _compile(
     return _Compiled(run, lambda: 1, run)  # pragma: no cover - NumPy backend: plain calls
 
 
-def _to_numpy(value: Any) -> np.ndarray:
-    """A backend tensor as a NumPy array on the host."""
+def _to_numpy(value: Any, *, copy: bool = True) -> np.ndarray:
+    """A backend tensor as a NumPy array on the host.
+
+    With `copy=False`, a tensor already in host memory is viewed in place, read-only (on
+    TensorFlow and JAX; a copy of MobileNetV2's 246 MB of outputs costs more than its forward
+    pass): the recording path, whose arrays the history keeps read-only anyway. `layer_output`
+    and `Extractor.outputs` hand out arrays the caller may change, so they copy.
+    """
     if _backend() == "torch":
         import torch
 
@@ -907,6 +913,8 @@ def _to_numpy(value: Any) -> np.ndarray:
             if value.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own
                 return keras.ops.convert_to_numpy(value)
             return value.numpy()
+    if not copy and _backend() in ("tensorflow", "jax"):
+        return np.asarray(value)
     return keras.ops.convert_to_numpy(value)
 
 
@@ -1215,14 +1223,18 @@ class Extractor:
             max_values: Most values of each display array.
 
         Returns:
-            `(outputs, displays)`, both `{id: array}` in `self.ids` order; displays are float16.
+            `(outputs, displays)`, both `{id: array}` in `self.ids` order, read-only (views of
+            the backend's host buffers where it has them); displays are float16.
         """
         self.refresh()
         arrays = _normalize(self.model, self._spec, probe)
         self._check_budget(arrays)
         values = self._function(arrays, max_values)(*arrays)
         n = len(values) - len(self.layers)
-        out = {info.id: _to_numpy(v) for info, v in zip(self._order(), values[:n], strict=True)}
+        out = {
+            info.id: _to_numpy(v, copy=False)
+            for info, v in zip(self._order(), values[:n], strict=True)
+        }
         for info in self.layers:
             if info.strategy == STRATEGY_INPUT:
                 out[info.id] = arrays[info.input_index]

@@ -84,28 +84,32 @@ def test_backend_display_agrees_with_the_reference(case):
     a, max_values = case
     got = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), max_values))
     want, _ = display_array(a, max_values)
+    x = a.astype(np.float64)
+    if np.any(np.abs(x[np.isfinite(x)]) > FLOAT16_MAX):  # shown by the reference instead
+        snap = reduce_many({"a": a, "b": a}, epoch=0, max_values=max_values, displays={"a": got})
+        got = snap["a"].display
     assert_display_close(got, want, a, max_values)
 
 
-def test_pooling_a_constant_gives_the_constant_and_big_values_are_clipped():
+def test_pooling_a_constant_gives_the_constant():
     a = np.full((2, 9, 9, 3), 0.1, dtype=np.float32)
     got = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), 50))
-    assert got.shape == (1, 3, 3, 3) or got.size <= 50
+    assert got.size <= 50
     np.testing.assert_array_equal(got, np.float16(0.1))
-    big = np.full((1, 4, 4, 1), 1e6, dtype=np.float32)
-    big[0, 0, 0, 0] = np.inf
-    got = to_numpy(display_tensor(keras.ops.convert_to_tensor(big), 4))
-    assert got.ravel().tolist() == [np.inf, FLOAT16_MAX, FLOAT16_MAX, FLOAT16_MAX]
 
 
-def test_a_display_whose_block_sums_could_overflow_is_pooled_by_the_reference():
-    a = np.full((1, 8, 8, 1), 3e38, dtype=np.float32)
-    a[0, ::2, ::2, 0] = -3e38  # each 2x2 block sums to 3e38 in exact arithmetic, inf in float32
+@pytest.mark.parametrize("value", [1e5, 3e38])
+def test_a_display_of_values_beyond_float16_is_the_references_clipped_one(value):
+    a = np.full((1, 8, 8, 1), value, dtype=np.float32)
+    if value > 1e38:
+        a[0, ::2, ::2, 0] = -value  # each 2x2 block's float32 sum overflows, its mean does not
+    a[0, 0, 1, 0] = np.inf
     raw = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), 16))
-    assert np.isinf(raw).any()  # what the backend's float32 sums would show
+    assert np.isinf(raw).sum() > 1  # the backend's unclipped cast: not what is shown
     snap = reduce_many({"a": a, "b": a}, epoch=0, max_values=16, displays={"a": raw})["a"]
     np.testing.assert_array_equal(snap.display, display_array(a, 16)[0])
-    assert np.isfinite(snap.display).all()
+    shown = snap.display[np.isfinite(snap.display)]
+    assert np.isinf(snap.display).sum() == 1 and np.abs(shown).max() == FLOAT16_MAX
 
 
 def small_cnn() -> keras.Model:
