@@ -6,7 +6,8 @@ setups, interleaved round by round so that a slow moment of the machine hits eve
 - no callback (the baseline);
 - `viewer.callback()`: a snapshot of every layer after every epoch;
 - `viewer.callback(every_n_batches=10)`: also every 10 batches, throttled to 5% of training time;
-- `keras.callbacks.TensorBoard(histogram_freq=1)`: weight histograms every epoch;
+- `keras.callbacks.TensorBoard(histogram_freq=1)`: weight histograms every epoch (TensorFlow
+  backend only: it writes with `tf.summary`);
 - the common answer: in `on_epoch_end`, build a sub-model per layer and `predict` the probe.
 
 Each setup has its own model, warmed up by one epoch (so tracing is not timed); each round fits
@@ -16,7 +17,8 @@ callback measures its own time, on the training thread and on its worker thread)
 shared machine disturbs far less than wall-time ratios. Targets: per-epoch snapshots <= 1.02x, every 10 batches
 <= 1.05x, and both faster than TensorBoard's histograms.
 
-Run: `python bench/fit_overhead.py [--repeats 5] [--epochs 10]`.
+Run: `python bench/fit_overhead.py [--repeats 5] [--epochs 10]`, on the backend `KERAS_BACKEND`
+names.
 """
 
 from __future__ import annotations
@@ -81,10 +83,11 @@ def main() -> None:
 
     add("viewer.callback()", viewer_setup(None))
     add("viewer.callback(every_n_batches=10)", viewer_setup(10))
-    add(
-        "TensorBoard(histogram_freq=1)",
-        lambda m: lambda: [keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=1)],
-    )
+    if keras.backend.backend() == "tensorflow":  # TensorBoard's callback writes with tf.summary
+        add(
+            "TensorBoard(histogram_freq=1)",
+            lambda m: lambda: [keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=1)],
+        )
     add("sub-model per layer, on_epoch_end", lambda m: lambda: [SubModelPerLayer(probe)])
 
     fit = dict(batch_size=args.batch_size, validation_split=0.1, verbose=0)
@@ -115,6 +118,7 @@ def main() -> None:
     base = statistics.median(times["no callback"])
     steps = int(np.ceil(len(x) * 0.9 / args.batch_size))
     print(
+        f"Keras {keras.__version__} ({keras.backend.backend()}); "
         f"digits CNN ({digits_cnn().count_params():,} params), {len(x)} images x 0.9, batch "
         f"{args.batch_size} ({steps} steps/epoch), {args.epochs} epochs, median of "
         f"{args.repeats} rounds"
