@@ -695,10 +695,11 @@ class _BinCounter:
         if not self.paired:
             self.grid += np.bincount(index, minlength=self.width)
             return
+        # Any pairing counts the same; the two contiguous halves pair with no strided access.
         h = m // 2
         pair = self.pair[:h]
-        np.multiply(index[0 : 2 * h : 2], self.width, out=pair)
-        np.add(pair, index[1 : 2 * h : 2], out=pair)
+        np.multiply(index[:h], self.width, out=pair)
+        np.add(pair, index[h : 2 * h], out=pair)
         self.grid += np.bincount(pair, minlength=self.width**2)
         if m % 2:
             self.single[index[m - 1]] += 1
