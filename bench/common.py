@@ -1,10 +1,19 @@
-"""What the benchmarks share: the digits data and the small CNN they train."""
+"""What the benchmarks share: the digits data and the small CNN they train.
+
+Importing it also puts this checkout first on `sys.path`, so a benchmark measures the code beside
+it, whatever version of the package the environment has installed.
+"""
 
 from __future__ import annotations
 
-import keras
-import numpy as np
-from sklearn.datasets import load_digits
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:

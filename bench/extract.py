@@ -60,7 +60,7 @@ def small_cnn() -> keras.Model:
 
 
 MODELS = {
-    "small CNN 32x32": (small_cnn, (32, 32, 3), 16, 7, None),
+    "small CNN 32x32": (small_cnn, (32, 32, 3), 16, 51, None),  # ms-scale: many repeats
     "MobileNetV2 96x96": (
         lambda: keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3)),
         (96, 96, 3),

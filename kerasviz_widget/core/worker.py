@@ -38,6 +38,9 @@ class Worker:
         """Total seconds spent in jobs."""
         self.last_seconds = 0.0
         """Seconds the latest finished job took."""
+        self.cpu_seconds = 0.0
+        """Total CPU seconds of this thread in jobs (`time.thread_time`): `seconds` less the
+        time spent waiting, e.g. for the GIL while the training loop runs Python."""
         self.replaced = 0
         """How many threads ended on a `BaseException` and were replaced."""
         self._jobs: queue.Queue = queue.Queue()
@@ -103,7 +106,7 @@ class Worker:
                 jobs.task_done()
                 return
             job, on_error = item
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             fatal = False
             try:
                 job()
@@ -117,6 +120,7 @@ class Worker:
             finally:
                 self.last_seconds = time.perf_counter() - start
                 self.seconds += self.last_seconds
+                self.cpu_seconds += time.thread_time() - cpu
                 # Dropped at once: a finished job must not keep its step (and model) alive.
                 item = job = on_error = None
                 jobs.task_done()
