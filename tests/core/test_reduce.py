@@ -7,6 +7,7 @@ with `deadline=None`; the file takes a few seconds.
 from __future__ import annotations
 
 import math
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -165,7 +166,17 @@ def test_fast_path_agrees_with_the_reference(a, bins):
     assert_stats_close(fast.stats, ref.stats, finite_scale(a))
 
 
-def test_fast_path_agrees_on_large_layers_reduced_in_parallel():
+def test_fast_path_agrees_on_large_layers_reduced_in_parallel(monkeypatch):
+    from kerasviz_widget.core import reduce
+
+    threads: set[str] = set()
+    one = reduce._reduce_one
+
+    def reduce_one(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return one(*args, **kwargs)
+
+    monkeypatch.setattr(reduce, "_reduce_one", reduce_one)
     rng = np.random.default_rng(0)
     arrays = {
         "conv": rng.standard_normal((8, 40, 40, 16)).astype(np.float32) * 3 + 1,
@@ -174,7 +185,15 @@ def test_fast_path_agrees_on_large_layers_reduced_in_parallel():
         "ints": rng.integers(0, 17, (8, 8, 8, 1)),
     }
     arrays["conv"][0, 0, 0, :2] = [np.nan, np.inf]
+    monkeypatch.setattr(reduce, "_PARALLEL_MIN_VALUES", 1)  # these 0.4 M values go to the pool
     fast = reduce_many(arrays, epoch=2, max_values=4096)
+    assert threads and all(t.startswith("kerasviz-reduce") for t in threads), threads
+    monkeypatch.setattr(reduce, "_PARALLEL_MIN_VALUES", 1 << 40)
+    serial = reduce_many(arrays, epoch=2, max_values=4096)
+    assert "MainThread" in threads
+    for lid in arrays:
+        np.testing.assert_array_equal(serial[lid].counts, fast[lid].counts)
+        assert serial[lid].stats == fast[lid].stats
     assert list(fast) == list(arrays)
     for lid, a in arrays.items():
         ref = reduce_array(lid, a, epoch=2, max_values=4096)
