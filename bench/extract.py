@@ -156,7 +156,7 @@ def bench_model(name: str, spec) -> dict:
             ("(2b) as (2a), with the display arrays from the backend", extract_displays, ""),
             ("(3a) full snapshot, reference reductions", ref_reduce, "`reduce.reduce_array`"),
             ("(3b) full snapshot, the recording path", snapshot, "(2b) + `reduce_many`"),
-            ("     statistics and histograms alone", only_fast, "of (3b), 2 threads"),
+            ("     statistics and histograms alone", only_fast, "of (3b)"),
             ("(3c) as (3b), displays pooled by NumPy", numpy_displays, "(2a) + `reduce_many`"),
             ("(4) `keract.get_activations`", keract_s, keract_note),
             ("(5) per-layer sub-model", sub_s, sub_note),
