@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .reduce import arranged_shape, pool_factors
+from .reduce import arranged_shape, block_sizes, pool_factors, pooled_axes
 
 
 def _pool_axis(x: Any, axis: int, f: int) -> Any:
@@ -70,21 +70,14 @@ def display_tensor(x: Any, max_values: int) -> Any:
     arranged, layout = arranged_shape(x.shape)
     a = ops.reshape(x, arranged)
     factors = pool_factors(arranged, layout, max_values)
-    if dtype == "float16" and all(f == 1 for f in factors):
+    axes = pooled_axes(factors)
+    if dtype == "float16" and not axes:
         return a
     a = ops.cast(a, ct)
-    if any(f > 1 for f in factors):
-        sizes = np.ones([1] * len(arranged), dtype=np.float64)
-        # The axis that shrinks most goes first, so the later sums read less (as the reference).
-        for axis in sorted(range(len(arranged)), key=lambda i: -factors[i]):
-            f, n = factors[axis], arranged[axis]
-            if f == 1:
-                continue
-            a = _pool_axis(a, axis, f)
-            starts = np.arange(0, n, f)
-            view = [1] * len(arranged)
-            view[axis] = starts.size
-            sizes = sizes * (np.minimum(starts + f, n) - starts).reshape(view)
+    for axis in axes:  # in the reference's order
+        a = _pool_axis(a, axis, factors[axis])
+    if axes:
+        sizes = block_sizes(arranged, factors)
         if np.all(sizes == sizes.flat[0]):
             a = a / ops.cast(float(sizes.flat[0]), ct)
         else:

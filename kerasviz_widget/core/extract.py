@@ -1197,20 +1197,31 @@ class Extractor:
         The one compiled function computes every watched output; only those asked for are
         converted to NumPy.
         """
-        self.refresh()
-        arrays = _normalize(self.model, self._spec, probe)
-        self._check_budget(arrays)
+        arrays = self._probe_arrays(probe)
         wanted = set(ids)
-        out: dict[str, np.ndarray] = {}
+        out = self._inputs(arrays)
         if self._computed and any(i.id in wanted for i in self._computed):
             values = self._function(arrays)(*arrays)
             for info, value in zip(self._order(), values, strict=True):
                 if info.id in wanted:
                     out[info.id] = _to_numpy(value)
-        for info in self.layers:
-            if info.strategy == STRATEGY_INPUT:
-                out[info.id] = arrays[info.input_index]
         return {lid: out[lid] for lid in ids}
+
+    def _probe_arrays(self, probe: Any) -> list[np.ndarray]:
+        """The probe as the compiled function takes it, after a rebuild if the model changed and
+        the budget check."""
+        self.refresh()
+        arrays = _normalize(self.model, self._spec, probe)
+        self._check_budget(arrays)
+        return arrays
+
+    def _inputs(self, arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The watched model inputs: the probe's own arrays."""
+        return {
+            info.id: arrays[info.input_index]
+            for info in self.layers
+            if info.strategy == STRATEGY_INPUT
+        }
 
     def with_displays(
         self, probe: Any, max_values: int
@@ -1226,18 +1237,12 @@ class Extractor:
             `(outputs, displays)`, both `{id: array}` in `self.ids` order, read-only (views of
             the backend's host buffers where it has them); displays are float16.
         """
-        self.refresh()
-        arrays = _normalize(self.model, self._spec, probe)
-        self._check_budget(arrays)
+        arrays = self._probe_arrays(probe)
         values = self._function(arrays, max_values)(*arrays)
         n = len(values) - len(self.layers)
-        out = {
-            info.id: _to_numpy(v, copy=False)
-            for info, v in zip(self._order(), values[:n], strict=True)
-        }
-        for info in self.layers:
-            if info.strategy == STRATEGY_INPUT:
-                out[info.id] = arrays[info.input_index]
+        out = self._inputs(arrays)
+        for info, v in zip(self._order(), values[:n], strict=True):
+            out[info.id] = _to_numpy(v, copy=False)
         displays = {info.id: _to_numpy(v) for info, v in zip(self.layers, values[n:], strict=True)}
         return {lid: out[lid] for lid in self.ids}, displays
 

@@ -436,8 +436,7 @@ def display_axes(
     [('sample', 1), ('y', 3), ('x', 3), ('channel', 1)]
     """
     shape = tuple(int(n) for n in shape)
-    arranged, arranged_layout = arrange(np.broadcast_to(np.float32(0), shape))
-    sizes = arranged.shape
+    sizes, arranged_layout = arranged_shape(shape)
     display_shape = tuple(int(d) for d in display_shape)
     if layout != arranged_layout or len(display_shape) != len(sizes):
         raise ValueError(
@@ -480,26 +479,35 @@ def _pool_axis(a: np.ndarray, axis: int, f: int) -> np.ndarray:
     return out
 
 
+def pooled_axes(factors: Sequence[int]) -> list[int]:
+    """The axes with a factor above 1, in the order they are pooled: the axis that shrinks most
+    goes first, so the later passes work on less data."""
+    return [i for i in sorted(range(len(factors)), key=lambda i: -factors[i]) if factors[i] > 1]
+
+
+def block_sizes(shape: Sequence[int], factors: Sequence[int]) -> np.ndarray:
+    """How many values each pooling block of an array of `shape` holds (a ragged last block
+    fewer): float64, broadcastable against the pooled array."""
+    sizes = np.ones([1] * len(shape))
+    for axis, f in enumerate(factors):
+        if f > 1:
+            n = int(shape[axis])
+            starts = np.arange(0, n, f)
+            view = [1] * len(shape)
+            view[axis] = starts.size
+            sizes = sizes * (np.minimum(starts + f, n) - starts).reshape(view)
+    return sizes
+
+
 def _pool(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     """Block means of `a` with the given block size per axis; a ragged last block averages what
     it has. Sums are taken in float64."""
-    counts = None
     out: np.ndarray = a
-    # The axis that shrinks most goes first, so the later passes work on less data.
-    for axis in sorted(range(a.ndim), key=lambda i: -factors[i]):
-        f = factors[axis]
-        if f == 1:
-            continue
-        n = a.shape[axis]
-        out = _pool_axis(out, axis, f)
-        starts = np.arange(0, n, f)
-        sizes = (np.minimum(starts + f, n) - starts).astype(np.float64)
-        shape = [1] * a.ndim
-        shape[axis] = sizes.size
-        sizes = sizes.reshape(shape)
-        counts = sizes if counts is None else counts * sizes
-    if counts is not None:
-        out /= counts
+    axes = pooled_axes(factors)
+    for axis in axes:
+        out = _pool_axis(out, axis, factors[axis])
+    if axes:
+        out /= block_sizes(a.shape, factors)
     return out
 
 
@@ -762,7 +770,7 @@ def _fast_stats_histogram(
         lo, hi = ct(mn), ct(mx)
         chunk = min(_CHUNK, finite.size)
         wide = np.empty(chunk) if finite.dtype != np.float64 else None
-        binned = np.empty(chunk, dtype=ct) if finite.dtype not in (ct, np.float64) else None
+        binned = np.empty(chunk, dtype=ct) if finite.dtype != ct else None
         dev = np.empty(chunk)
         is_zero = np.empty(chunk, dtype=np.bool_)
         counter = _BinCounter(lo, hi, bins, chunk) if lo < hi else None
@@ -923,13 +931,12 @@ def reduce_many(
 ) -> dict[str, Snapshot]:
     """Reduce the outputs of every layer of one step, fast; the path of every recording.
 
-    Each layer is reduced in cache-sized chunks of its bin precision (see
-    `_fast_stats_histogram`; the dead-unit check only when a layer has at least as many zeros as
-    rows, and the constant check stops at the first sample that differs), and the layers are
+    Each layer is reduced in cache-sized chunks (see `_fast_stats_histogram`; the dead-unit check
+    only when a layer has at least as many zeros as rows, and the constant check stops at the
+    first sample that differs), and from `_PARALLEL_MIN_VALUES` values a step the layers are
     reduced in parallel on a thread pool (NumPy releases the GIL in its loops). The results
-    agree with `reduce_array`: the same histogram counts, `min`, `max` and counts, the sums
-    (`mean`, `std`, `mean_abs`) within the float32 tolerance of docs/contract.md (float64 outputs
-    to float64 rounding), the same display array.
+    agree with `reduce_array`: the same histogram counts, statistics to float64 rounding, and
+    the same display array (one from the backend within one float16 step, see `core/display.py`).
 
     Args:
         arrays: Layer id to layer output, batch first.
