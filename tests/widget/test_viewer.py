@@ -63,7 +63,7 @@ def test_epochs_are_the_recorded_labels(trained):
 def test_values_are_the_layer_output_on_the_probe(trained, data):
     model, viewer = trained
     sub = keras.Model(model.inputs, model.get_layer("dense").output)
-    want = keras.ops.convert_to_numpy(sub(data[0][:4], training=False))
+    want = keras.ops.convert_to_numpy(sub([data[0][:4]], training=False))
     np.testing.assert_allclose(viewer.values("dense"), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(viewer.values("dense", epoch=2), viewer.values("dense"))
 
