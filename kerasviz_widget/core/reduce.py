@@ -182,7 +182,7 @@ def compute_stats(array: np.ndarray, bounds: Bounds | None = None) -> dict[str, 
     finite_mask = np.isfinite(a)
     finite = a[finite_mask].astype(np.float64, copy=False)
     size = int(a.size)
-    nan_count = int(np.isnan(a).sum()) if a.dtype.kind in "fc" else 0
+    nan_count = 0 if a.dtype.kind in "iub" else int(np.isnan(a).sum())  # bfloat16 is kind "V"
     inf_count = int(size - finite.size - nan_count)
     stats: dict[str, Any] = {"shape": tuple(int(d) for d in a.shape), **dict.fromkeys(STAT_KEYS)}
     stats["zero_fraction"] = float(np.count_nonzero(a == 0) / size) if size else 0.0
@@ -648,17 +648,11 @@ def set_relative_changes(
 
 # ------------------------------------------------------------------------------ fast path
 
-_CHUNK = 1 << 16
-"""Values per step of the chunked pass: its buffers stay in cache, and each NumPy call is long
-enough that the reducing threads do not queue on the GIL (at 16K values two threads were slower
-than one)."""
-_PARALLEL_MIN_VALUES = 1 << 20
-"""Values in a step from which its layers are reduced on the thread pool. Below it one thread is
-faster: the two threads' short NumPy calls queue on the GIL (the small CNN at probe 16, 0.57 M
-values: 2.54 ms on one thread, 2.97 ms on two; at probe 32, 1.15 M values: 4.49 and 4.05 ms)."""
-_PAIRED_BINS = 180
-"""Up to this many bins, bin indices are counted two at a time (`i * (bins + 1) + j` as int16):
-half as many `np.bincount` increments, which are the pass's largest cost."""
+_PARALLEL_MIN_VALUES = 3 << 19
+"""Values in a step (1.5 M) from which its layers are reduced on the thread pool. Below it one
+thread is as fast: handing the layers to the pool costs about what the second thread saves
+(ReLU outputs of the small CNN's shapes, 2 cores: 0.53 M values 1.21 ms on one thread, 1.23 ms
+on two; 1.05 M values 1.86 and 2.07 ms; 2.10 M values 3.32 and 2.16 ms)."""
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -671,75 +665,26 @@ def _executor() -> ThreadPoolExecutor:
     return _POOL
 
 
-class _BinCounter:
-    """Histogram counts by the bin rule, fed chunk by chunk (see `_fast_stats_histogram`).
-
-    The index `floor(t)` of every value is taken by truncation (`t >= 0`, as `x >= lo`), and lies
-    in `[0, bins]`: only values at the top can round up to `bins`, which the rule's `min` puts in
-    the last bin, so that count is folded into it at the end.
-    """
-
-    def __init__(self, lo: Any, hi: Any, bins: int, chunk: int) -> None:
-        ct = type(lo)
-        self.bins, self.lo = bins, lo
-        self.k = bin_factor(lo, hi, bins)
-        self.lok = lo * self.k
-        self.scale = ct(bins) / (hi * self.k - self.lok)
-        self.width = bins + 1
-        self.paired = bins <= _PAIRED_BINS
-        self.t = np.empty(chunk, dtype=ct)
-        self.index = np.empty(chunk, dtype=np.int16 if self.paired else np.intp)
-        self.pair = np.empty(chunk // 2, dtype=np.int16)
-        self.grid = np.zeros(self.width**2 if self.paired else self.width, dtype=np.int64)
-        self.single = np.zeros(self.width, dtype=np.int64)
-
-    def add(self, x: np.ndarray) -> None:
-        m = x.size
-        t, index = self.t[:m], self.index[:m]
-        if self.k == 1:
-            np.subtract(x, self.lo, out=t)
-        else:
-            np.multiply(x, self.k, out=t)
-            np.subtract(t, self.lok, out=t)
-        np.multiply(t, self.scale, out=t)
-        np.copyto(index, t, casting="unsafe")
-        if not self.paired:
-            self.grid += np.bincount(index, minlength=self.width)
-            return
-        # Any pairing counts the same; the two contiguous halves pair with no strided access.
-        h = m // 2
-        pair = self.pair[:h]
-        np.multiply(index[:h], self.width, out=pair)
-        np.add(pair, index[h : 2 * h], out=pair)
-        self.grid += np.bincount(pair, minlength=self.width**2)
-        if m % 2:
-            self.single[index[m - 1]] += 1
-
-    def counts(self) -> np.ndarray:
-        if self.paired:
-            grid = self.grid.reshape(self.width, self.width)
-            counts = grid.sum(axis=0) + grid.sum(axis=1) + self.single
-        else:
-            counts = self.grid.copy()
-        counts[self.bins - 1] += counts[self.bins]
-        return counts[: self.bins]
+_KERNEL_DTYPES = frozenset("?bBhHiIlLqQfd")
+"""Dtype characters the compiled `moments` reads as they are; other dtypes (float16, bfloat16)
+are converted to float32 first, which is exact."""
 
 
 def _fast_stats_histogram(
     array: np.ndarray, bins: int, bounds: Bounds | None = None
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
-    """Statistics and histogram in cache-sized chunks, agreeing with the reference.
+    """Statistics and histogram in one compiled read of the values, agreeing with the reference.
 
     One native pass gives `min` and `max` (and tells whether any value is not finite; if one is,
-    the finite values are gathered first). Then one chunked pass, each chunk converted to
-    float64 once, accumulates the sums behind `mean` and `mean_abs`, the squared deviations
-    about each chunk's mean (merged by Chan's rule, so `std` never cancels),
-    the zero count and the saturated count (compared in float64, only when the output reaches a
-    threshold), and counts the histogram by the bin rule in the bin precision (`_BinCounter`:
-    the formula of `bin_index`, so the counts equal the reference's exactly). `mean_abs` is
-    `|mean|` without a pass when no value has the other sign. `dead_fraction` and `constant` see
-    `_dead_fraction` and `_constant`.
+    the finite values are gathered first). Then the compiled kernels of `core/kernels.py` read the
+    finite values once more, in cache-sized chunks: `moments` for the float64 sums behind `mean`,
+    `mean_abs` and `std`, the zero count and the saturated count (compared in float64, only when
+    the output reaches a threshold), and `bin_counts` for the histogram by the bin rule in the bin
+    precision (the formula of `bin_index`, so the counts equal the reference's exactly).
+    `dead_fraction` and `constant` see `_dead_fraction` and `_constant`.
     """
+    from . import kernels  # numba: imported with the first recording, not with the package
+
     a = np.asarray(array)
     shape = tuple(int(d) for d in a.shape)
     flat = a.reshape(-1)
@@ -765,60 +710,31 @@ def _fast_stats_histogram(
     zeros = 0
     hist_lo, hist_hi = 0.0, 1.0
     if finite.size:
+        n = finite.size
         stats["min"], stats["max"] = float(mn), float(mx)
         hist_lo, hist_hi = histogram_range(float(mn), float(mx))
-        lo, hi = ct(mn), ct(mx)
-        chunk = min(_CHUNK, finite.size)
-        wide = np.empty(chunk) if finite.dtype != np.float64 else None
-        binned = np.empty(chunk, dtype=ct) if finite.dtype != ct else None
-        dev = np.empty(chunk)
-        is_zero = np.empty(chunk, dtype=np.bool_)
-        counter = _BinCounter(lo, hi, bins, chunk) if lo < hi else None
-        mixed = mn < 0 < mx
         below = edges is not None and mn <= edges[0]
         above = edges is not None and mx >= edges[1]
-        total = abs_total = mean = m2 = 0.0
-        n = 0
-        for start in range(0, finite.size, chunk):
-            x = finite[start : start + chunk]
-            m = x.size
-            w = x
-            if wide is not None:
-                w = wide[:m]
-                np.copyto(w, x, casting="unsafe")
-            d = dev[:m]
-            part = float(w.sum())
-            # Counting a boolean mask is SIMD in NumPy, counting non-zero floats is not (3x).
-            zeros += int(np.count_nonzero(np.equal(x, 0, out=is_zero[:m])))
-            if mixed:
-                np.absolute(w, out=d)
-                abs_total += float(d.sum())
-            if below:
-                saturated += int(np.count_nonzero(w <= edges[0]))
-            if above:
-                saturated += int(np.count_nonzero(w >= edges[1]))
-            part_mean = part / m
-            np.subtract(w, part_mean, out=d)
-            np.multiply(d, d, out=d)  # not `np.dot`: BLAS threads would contend with the pool
-            part_m2 = float(d.sum())
-            n_new = n + m
-            delta = part_mean - mean
-            mean += delta * m / n_new
-            m2 += part_m2 + delta * delta * n * m / n_new
-            n = n_new
-            total += part
-            if counter is not None:
-                if binned is not None:
-                    np.copyto(binned[:m], x, casting="unsafe")
-                    x = binned[:m]
-                counter.add(x)
+        low, high = (float(edges[0]), float(edges[1])) if edges is not None else (0.0, 0.0)
+        read = finite if finite.dtype.char in _KERNEL_DTYPES else finite.astype(np.float32)
+        binned = read if read.dtype == ct else finite.astype(ct)
+        lo, hi = ct(mn), ct(mx)
+        k, lok, scale = ct(1), ct(0), ct(0)  # a constant array: counted below, not binned
+        if lo < hi:
+            k = bin_factor(lo, hi, bins)
+            lok = lo * k
+            scale = ct(bins) / (hi * k - lok)
+        total, abs_total, zeros, more, m2, binned_counts = kernels.stats_counts(
+            read, binned, k, lok, scale, bins, low, high, below, above
+        )
+        saturated += int(more)
         stats["mean"] = total / n
         stats["std"] = math.sqrt(max(m2, 0.0) / n)
-        stats["mean_abs"] = abs_total / n if mixed else abs(total) / n
-        if counter is None:
-            counts[bins // 2] = n
+        stats["mean_abs"] = abs_total / n
+        if lo < hi:
+            counts[:] = binned_counts
         else:
-            counts[:] = counter.counts()
+            counts[bins // 2] = n
     stats["zero_fraction"] = float(zeros / size)
     stats["dead_fraction"] = _dead_fraction(a, zeros, all_finite and mn >= 0, all_finite)
     stats["constant"] = _constant(a, stats["nan_count"] > 0)

@@ -10,6 +10,7 @@ import math
 import threading
 from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -36,7 +37,8 @@ ELEMENTS = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnor
 SPECIAL = st.sampled_from(
     [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-45, -1e-40, 3.4e38, -3.4e38, 65504.0, 7e4, 1.0]
 )
-DTYPES = st.sampled_from([np.float32, np.float64, np.float16])
+DTYPES = st.sampled_from([np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
+INT_DTYPES = st.sampled_from([np.int8, np.uint8, np.int32, np.int64, np.bool_])
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=6)
 
 
@@ -53,6 +55,16 @@ def float_arrays(draw: st.DrawFn) -> np.ndarray:
     with np.errstate(over="ignore"):
         values = draw(hnp.arrays(np.float32, shape, elements=elements))
         return values.astype(dtype)
+
+
+@st.composite
+def int_arrays(draw: st.DrawFn) -> np.ndarray:
+    dtype = np.dtype(draw(INT_DTYPES))
+    shape = draw(SHAPES)
+    if dtype == np.bool_:
+        return draw(hnp.arrays(dtype, shape))
+    info = np.iinfo(dtype)
+    return draw(hnp.arrays(dtype, shape, elements=st.integers(int(info.min), int(info.max))))
 
 
 def numpy_stats(a: np.ndarray) -> dict:
@@ -164,6 +176,36 @@ def test_fast_path_agrees_with_the_reference(a, bins):
     np.testing.assert_array_equal(fast.display.view(np.uint16), ref.display.view(np.uint16))
     assert fast.layout == ref.layout
     assert_stats_close(fast.stats, ref.stats, finite_scale(a))
+
+
+@settings(max_examples=40, deadline=None)
+@given(int_arrays(), st.integers(2, 80))
+def test_fast_path_agrees_with_the_reference_on_integers_and_booleans(a, bins):
+    ref = reduce_array("a", a, epoch=1, bins=bins, max_values=50)
+    fast = reduce_many({"a": a, "b": np.zeros(3)}, epoch=1, bins=bins, max_values=50)["a"]
+    np.testing.assert_array_equal(fast.counts, ref.counts)
+    assert (fast.hist_lo, fast.hist_hi) == (ref.hist_lo, ref.hist_hi)
+    assert_stats_close(fast.stats, ref.stats, finite_scale(a))
+    assert_stats_close(fast.stats, numpy_stats(a), finite_scale(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_fast_path_merges_chunks_without_cancelling(dtype):
+    # Several of the kernels' 16 K-value chunks and a ragged rest, on a large offset: the std is
+    # the spread of the noise, which a sum of squares would lose to the offset.
+    rng = np.random.default_rng(7)
+    noise = rng.integers(-3, 4, 3 * 16384 + 1001) if dtype == np.int32 else rng.normal(size=50153)
+    a = (10_000 + noise).astype(dtype).reshape(1, -1)
+    a[0, 20_000:20_100] = 0
+    fast = reduce_many({"a": a, "b": a}, epoch=0, bounds={"a": (0.0, 10_003.0)})["a"]
+    x = a.astype(np.float64)
+    assert fast.stats["mean"] == pytest.approx(x.mean(), rel=1e-12)
+    assert fast.stats["std"] == pytest.approx(x.std(), rel=1e-9)
+    assert fast.stats["zero_fraction"] == 100 / a.size
+    edges = (0.0 + 0.01 * 10_003.0, 10_003.0 * 0.99)
+    saturated = np.count_nonzero((x <= edges[0]) | (x >= edges[1])) / a.size
+    assert fast.stats["saturated_fraction"] == pytest.approx(saturated, rel=1e-12)
+    np.testing.assert_array_equal(fast.counts, reduce_array("a", a, epoch=0).counts)
 
 
 def test_fast_path_agrees_on_large_layers_reduced_in_parallel(monkeypatch):

@@ -1,0 +1,161 @@
+"""Compiled kernels of the recording path: the statistics and histogram of a layer output in one
+read of its values (numba).
+
+`reduce_many` reduces every layer output of every step. In NumPy each statistic is a pass of its
+own over the values, with a temporary array per pass; these kernels walk the values once, in
+cache-sized chunks, and do every sum and count on a chunk while it is in cache. They release the
+GIL, so `reduce_many`'s threads run them side by side.
+
+- `moments`: the sums behind `mean`, `mean_abs` and `std` (squared deviations about each chunk's
+  mean, merged by Chan's rule, so `std` never cancels), the zero count and the saturated count, all
+  in float64. Sums may be reordered (the `reassoc` flag lets the compiler use SIMD lanes), which
+  changes them only by float64 rounding; NaN and infinities keep their meaning (no `nnan`/`ninf`).
+- `bin_counts`: the histogram by the bin rule of `core/reduce.py`, compiled with no fast-math flag:
+  every operation of `min(bins - 1, floor((x*k - lo*k) * s))` is rounded as written, in the bin
+  precision, so the counts equal the NumPy reference's exactly.
+
+Each kernel is compiled for a dtype the first time it meets one (about a second) and cached on
+disk beside this module, or in numba's user-wide cache when the package folder is read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+CHUNK = 1 << 14
+"""Values per chunk: in cache for the chunk's second read (16K float64 sums fit L1/L2)."""
+
+_SUMS = frozenset({"reassoc", "nsz", "contract"})
+
+
+def _jit(**flags: Any) -> Any:
+    """`numba.njit` without the GIL, cached on disk where any cache folder is writable."""
+    try:
+        return numba.njit(nogil=True, cache=True, **flags)
+    except RuntimeError:  # no writable cache location: compile in every process
+        return numba.njit(nogil=True, cache=False, **flags)
+
+
+@_jit(fastmath=set(_SUMS))
+def _sums(x: np.ndarray) -> tuple[float, float, int]:  # pragma: no cover - compiled
+    """Sum, sum of |x| and zero count of a chunk, in float64."""
+    s = 0.0
+    sa = 0.0
+    z = 0
+    for i in range(x.size):
+        w = np.float64(x[i])
+        s += w
+        sa += abs(w)
+        z += w == 0.0
+    return s, sa, z
+
+
+@_jit(fastmath=set(_SUMS))
+def _squared_deviations(x: np.ndarray, mean: float) -> float:  # pragma: no cover - compiled
+    """Sum of squared deviations of a chunk from `mean`, in float64."""
+    q = 0.0
+    for i in range(x.size):
+        d = np.float64(x[i]) - mean
+        q += d * d
+    return q
+
+
+@_jit()
+def _saturated(
+    x: np.ndarray, low: float, high: float, below: bool, above: bool
+) -> int:  # pragma: no cover - compiled
+    """How many values of a chunk are `<= low` (when `below`) or `>= high` (when `above`)."""
+    n = 0
+    if below:
+        for i in range(x.size):
+            n += np.float64(x[i]) <= low
+    if above:
+        for i in range(x.size):
+            n += np.float64(x[i]) >= high
+    return n
+
+
+@_jit()
+def stats_counts(
+    x: np.ndarray,
+    binned: np.ndarray,
+    k: Any,
+    lok: Any,
+    scale: Any,
+    bins: int,
+    low: float,
+    high: float,
+    below: bool,
+    above: bool,
+) -> tuple[float, float, int, int, float, np.ndarray]:  # pragma: no cover - compiled
+    """The sums and the histogram counts of a layer's finite values, in one read of them.
+
+    Each chunk is read from memory once; its sums, its squared deviations and its bin indices
+    are then taken while it is in cache.
+
+    Args:
+        x: The finite values, 1-D and contiguous, in any real dtype numba knows.
+        binned: The same values in the bin precision (float32 or float64); may be `x` itself.
+        k: The bin rule's `k`, in the bin precision.
+        lok: `lo * k`, in the bin precision.
+        scale: `bins / (hi*k - lo*k)`, in the bin precision; `0` for a constant array, whose
+            counts are not taken here.
+        bins: Number of bins.
+        low: Values `<= low` are saturated when `below`.
+        high: Values `>= high` are saturated when `above`.
+        below: Whether to count values at or below `low`.
+        above: Whether to count values at or above `high`.
+
+    Returns:
+        `(sum, sum of |x|, zero count, saturated count, sum of squared deviations from the mean,
+        counts)`: the sums in float64 (each chunk's squared deviations taken about its own mean
+        and merged by Chan's rule, so `std` never cancels), the `bins` counts in int64 (all zero
+        when `scale` is 0).
+    """
+    n = x.size
+    top = np.int32(bins - 1)
+    index = np.empty(min(n, CHUNK), np.int32)
+    # Four tables, one per value mod 4: runs of equal bins (a ReLU's zeros) do not wait on one
+    # counter's previous increment.
+    tables = np.zeros((4, bins), np.int64)
+    t0, t1, t2, t3 = tables[0], tables[1], tables[2], tables[3]
+    count = scale != 0
+    total = 0.0
+    abs_total = 0.0
+    zeros = 0
+    saturated = 0
+    mean = 0.0
+    m2 = 0.0
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        m = stop - start
+        chunk = x[start:stop]
+        s, sa, z = _sums(chunk)
+        part_mean = s / m
+        q = _squared_deviations(chunk, part_mean)
+        delta = part_mean - mean
+        mean += delta * m / stop
+        m2 += q + delta * delta * start * m / stop
+        total += s
+        abs_total += sa
+        zeros += z
+        saturated += _saturated(chunk, low, high, below, above)
+        if not count:
+            continue
+        # The bin rule, every operation rounded as written (no fast-math flag on this function);
+        # t = (x*k - lo*k) * s >= 0, so truncation is floor.
+        values = binned[start:stop]
+        for i in range(m):
+            index[i] = min(np.int32((values[i] * k - lok) * scale), top)
+        quads = m - m % 4
+        for i in range(0, quads, 4):
+            t0[index[i]] += 1
+            t1[index[i + 1]] += 1
+            t2[index[i + 2]] += 1
+            t3[index[i + 3]] += 1
+        for i in range(quads, m):
+            t0[index[i]] += 1
+    return total, abs_total, zeros, saturated, m2, tables.sum(axis=0)
