@@ -1243,7 +1243,10 @@ class Extractor:
         out = self._inputs(arrays)
         for info, v in zip(self._order(), values[:n], strict=True):
             out[info.id] = _to_numpy(v, copy=False)
-        displays = {info.id: _to_numpy(v) for info, v in zip(self.layers, values[n:], strict=True)}
+        displays = {
+            info.id: _to_numpy(v, copy=False)
+            for info, v in zip(self.layers, values[n:], strict=True)
+        }
         return {lid: out[lid] for lid in self.ids}, displays
 
 
