@@ -159,3 +159,59 @@ def stats_counts(
         for i in range(quads, m):
             t0[index[i]] += 1
     return total, abs_total, zeros, saturated, m2, tables.sum(axis=0)
+
+
+# ----------------------------------------------------------------- display arrays (float16)
+
+FLOAT16_TABLE = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+"""The value of every float16 bit pattern, as float32 (exact): numba has no float16, so the
+display kernels read a display array's bits and look its values up here."""
+
+
+@_jit(fastmath=set(_SUMS))
+def l1_change(
+    bits: np.ndarray, previous_bits: np.ndarray, table: np.ndarray
+) -> tuple[float, float]:  # pragma: no cover - compiled; tested through reduce.relative_change
+    """`(sum |d - p|, sum |p|)` in float64 over the positions where both float16 arrays (given
+    by their bits, flat, of one size) are finite."""
+    change = 0.0
+    base = 0.0
+    for i in range(bits.size):
+        d = np.float64(table[bits[i]])
+        p = np.float64(table[previous_bits[i]])
+        if np.isfinite(d) and np.isfinite(p):
+            change += abs(d - p)
+            base += abs(p)
+    return change, base
+
+
+@_jit()
+def widest_channel(
+    bits: np.ndarray, channels: int, table: np.ndarray
+) -> int:  # pragma: no cover - compiled; tested through reduce.default_channel
+    """The channel (last axis) of a float16 array, given by its bits in C order, whose finite
+    values have the largest variance (float64, two passes); 0 when none is above 0."""
+    rows = bits.size // channels
+    count = np.zeros(channels, np.int64)
+    total = np.zeros(channels)
+    for r in range(rows):
+        for c in range(channels):
+            v = np.float64(table[bits[r * channels + c]])
+            if np.isfinite(v):
+                count[c] += 1
+                total[c] += v
+    mean = total / np.maximum(count, 1)
+    squares = np.zeros(channels)
+    for r in range(rows):
+        for c in range(channels):
+            v = np.float64(table[bits[r * channels + c]])
+            if np.isfinite(v):
+                d = v - mean[c]
+                squares[c] += d * d
+    best = 0
+    widest = 0.0
+    for c in range(channels):
+        if count[c] > 0 and squares[c] / count[c] > widest:
+            widest = squares[c] / count[c]
+            best = c
+    return best

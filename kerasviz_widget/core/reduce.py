@@ -595,7 +595,9 @@ def reduce_array(
 def relative_change(display: np.ndarray, previous: np.ndarray) -> float | None:
     """How much a layer's display array changed since the previous step: `|d - p|_1 / |p|_1`.
 
-    The sums run in float64 over the positions where both arrays are finite. The display arrays
+    The sums run in float64 over the positions where both arrays are finite, in one compiled
+    loop over their float16 bits (`kernels.l1_change`; an array of another dtype is rounded to
+    float16 first, as a display array is). The display arrays
     (see `display_array`: the output as drawn, pooled to at most `max_values` values) stand for
     the output, so the cost stays small for every layer; a change of the whole output by a
     factor `k` gives `|k - 1|` (to float16 rounding), as it would on the full output.
@@ -611,16 +613,19 @@ def relative_change(display: np.ndarray, previous: np.ndarray) -> float | None:
     """
     if display.shape != previous.shape or display.size == 0:
         return None
-    d = np.asarray(display, dtype=np.float64)
-    p = np.asarray(previous, dtype=np.float64)
-    both = np.isfinite(d) & np.isfinite(p)
-    if not both.all():
-        d, p = d[both], p[both]
-    change = float(np.abs(d - p).sum())
-    base = float(np.abs(p).sum())
+    from . import kernels  # numba: imported with the first recording, not with the package
+
+    change, base = kernels.l1_change(
+        _float16_bits(display), _float16_bits(previous), kernels.FLOAT16_TABLE
+    )
     if base > 0:
         return change / base
     return 0.0 if change == 0 else None
+
+
+def _float16_bits(a: np.ndarray) -> np.ndarray:
+    """The bits of a display array (float16; another dtype is rounded to float16), flat."""
+    return np.ascontiguousarray(a, dtype=np.float16).reshape(-1).view(np.uint16)
 
 
 def set_relative_changes(
@@ -898,7 +903,8 @@ def default_channel(display: np.ndarray, layout: str) -> int:
     Under the default colour range (the layer over every step), a channel that barely varies
     draws as one flat colour, and channel 0 of a convolution is often such a channel. The channel
     whose values spread most (the standard deviation over every sample and position of the
-    display array, NaN and infinities left out) shows the layer's structure. A front-end uses it
+    display array, NaN and infinities left out, in float64: `kernels.widest_channel`, one
+    compiled loop over its float16 bits) shows the layer's structure. A front-end uses it
     until the user picks a channel; the viewer takes it from the latest step, so it does not
     change while the user scrubs back.
 
@@ -912,16 +918,8 @@ def default_channel(display: np.ndarray, layout: str) -> int:
     """
     if layout not in ("NHWC", "NDHWC") or display.size == 0:
         return 0
-    a = np.asarray(display, dtype=np.float32).reshape(-1, display.shape[-1])
-    with np.errstate(invalid="ignore", over="ignore"):
-        every_finite = bool(np.isfinite(a.sum()))  # NaN and infinities propagate into the sum
-    if every_finite:  # the usual case: one pass per statistic
-        var = a.var(axis=0)
-        return int(np.argmax(var)) if var.max() > 0 else 0
-    with np.errstate(invalid="ignore"):
-        a = np.where(np.isfinite(a), a, np.nan)
-        n = np.sum(np.isfinite(a), axis=0)
-        mean = np.nansum(a, axis=0) / np.maximum(n, 1)
-        var = np.nansum((a - mean) ** 2, axis=0) / np.maximum(n, 1)
-    var = np.where(n > 0, var, -1.0)
-    return int(np.argmax(var)) if var.max() > 0 else 0
+    from . import kernels
+
+    return int(
+        kernels.widest_channel(_float16_bits(display), display.shape[-1], kernels.FLOAT16_TABLE)
+    )
