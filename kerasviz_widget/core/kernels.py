@@ -1,42 +1,51 @@
-"""Compiled kernels of the recording path: the statistics and histogram of a layer output in one
-read of its values (numba).
+"""Compiled kernels of the recording path (numba).
 
 `reduce_many` reduces every layer output of every step. In NumPy each statistic is a pass of its
-own over the values, with a temporary array per pass; these kernels walk the values once, in
-cache-sized chunks, and do every sum and count on a chunk while it is in cache. They release the
-GIL, so `reduce_many`'s threads run them side by side.
+own over the values, with a temporary array per pass; `stats_counts` reads the values once, in
+cache-sized chunks, and takes every sum and count of a chunk while it is in cache. It releases the
+GIL, so `reduce_many`'s threads run it side by side.
 
-- `moments`: the sums behind `mean`, `mean_abs` and `std` (squared deviations about each chunk's
-  mean, merged by Chan's rule, so `std` never cancels), the zero count and the saturated count, all
-  in float64. Sums may be reordered (the `reassoc` flag lets the compiler use SIMD lanes), which
-  changes them only by float64 rounding; NaN and infinities keep their meaning (no `nnan`/`ninf`).
-- `bin_counts`: the histogram by the bin rule of `core/reduce.py`, compiled with no fast-math flag:
+- The sums behind `mean`, `mean_abs` and `std` (squared deviations about each chunk's mean, merged
+  by Chan's rule, so `std` never cancels), the zero count and the saturated count are taken in
+  float64 by functions compiled with the `reassoc` flag (the compiler may reorder a sum across
+  SIMD lanes, which changes it only by float64 rounding); NaN and infinities keep their meaning
+  (no `nnan`/`ninf` flag).
+- The histogram follows the bin rule of `core/reduce.py` and is compiled with no fast-math flag:
   every operation of `min(bins - 1, floor((x*k - lo*k) * s))` is rounded as written, in the bin
   precision, so the counts equal the NumPy reference's exactly.
+- `l1_change` and `widest_channel` read a display array's float16 bits (numba has no float16)
+  through `FLOAT16_TABLE`, for `reduce.relative_change` and `reduce.default_channel`.
 
 Each kernel is compiled for a dtype the first time it meets one (about a second) and cached on
-disk beside this module, or in numba's user-wide cache when the package folder is read-only.
+disk beside this module, or in numba's user-wide cache folder when the package folder is
+read-only; with no writable folder at all, it is compiled in every process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
 import numpy as np
 
 CHUNK = 1 << 14
-"""Values per chunk: in cache for the chunk's second read (16K float64 sums fit L1/L2)."""
+"""Values per chunk: 64 KB of float32, which stays in cache while the chunk's sums, deviations and
+bin indices are taken (4 K to 64 K values measured alike)."""
 
 _SUMS = frozenset({"reassoc", "nsz", "contract"})
 
 
-def _jit(**flags: Any) -> Any:
-    """`numba.njit` without the GIL, cached on disk where any cache folder is writable."""
-    try:
-        return numba.njit(nogil=True, cache=True, **flags)
-    except RuntimeError:  # no writable cache location: compile in every process
-        return numba.njit(nogil=True, cache=False, **flags)
+def _jit(**flags: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`numba.njit` without the GIL, cached on disk where a cache folder is writable."""
+
+    def compile_(function: Callable[..., Any]) -> Any:
+        try:
+            return numba.njit(nogil=True, cache=True, **flags)(function)
+        except RuntimeError:  # numba found no writable cache folder: compile in every process
+            return numba.njit(nogil=True, cache=False, **flags)(function)
+
+    return compile_
 
 
 @_jit(fastmath=set(_SUMS))
