@@ -224,3 +224,41 @@ def widest_channel(
             widest = squares[c] / count[c]
             best = c
     return best
+
+
+# ----------------------------------------------------------------- dead units
+
+
+@_jit()
+def dead_units(a2: np.ndarray) -> int:  # pragma: no cover - compiled; tested through reduce
+    """How many columns of a C-contiguous `(rows, units)` array hold only zeros (`x == 0`, so
+    `-0.0` is a zero and NaN is not). Rows are read until every unit has shown a value that is
+    not zero: in a live layer that is the first few rows."""
+    rows, units = a2.shape
+    alive = np.zeros(units, np.bool_)
+    left = units
+    for r in range(rows):
+        for u in range(units):
+            if not alive[u] and a2[r, u] != 0:
+                alive[u] = True
+                left -= 1
+        if left == 0:
+            break
+    return left
+
+
+@_jit()
+def dead_units_16(bits: np.ndarray) -> int:  # pragma: no cover - compiled; tested through reduce
+    """`dead_units` of a float16 or bfloat16 array given by its bits (`(rows, units)` uint16): a
+    value is zero when its bits without the sign are 0."""
+    rows, units = bits.shape
+    alive = np.zeros(units, np.bool_)
+    left = units
+    for r in range(rows):
+        for u in range(units):
+            if not alive[u] and bits[r, u] & 0x7FFF:
+                alive[u] = True
+                left -= 1
+        if left == 0:
+            break
+    return left

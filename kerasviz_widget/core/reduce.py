@@ -258,6 +258,9 @@ def bin_precision(dtype: Any) -> type:
 def bin_factor(lo: Any, hi: Any, bins: int) -> Any:
     """The bin rule's `k` for the range `[lo, hi]`, both of the bin precision."""
     ct = type(lo)
+    low, high = float(lo), float(hi)
+    if abs(low) < 1e30 and abs(high) < 1e30 and high - low > bins * 1e-30:
+        return ct(1.0)  # neither test below can overflow: the usual range, without np.errstate
     with np.errstate(over="ignore", divide="ignore"):
         if not np.isfinite(hi - lo):
             return ct(0.5)
@@ -681,11 +684,11 @@ def _fast_stats_histogram(
     """Statistics and histogram in one compiled read of the values, agreeing with the reference.
 
     One native pass gives `min` and `max` (and tells whether any value is not finite; if one is,
-    the finite values are gathered first). Then the compiled kernels of `core/kernels.py` read the
-    finite values once more, in cache-sized chunks: `moments` for the float64 sums behind `mean`,
-    `mean_abs` and `std`, the zero count and the saturated count (compared in float64, only when
-    the output reaches a threshold), and `bin_counts` for the histogram by the bin rule in the bin
-    precision (the formula of `bin_index`, so the counts equal the reference's exactly).
+    the finite values are gathered first). Then the compiled kernel of `core/kernels.py` reads the
+    finite values once more, in cache-sized chunks (`kernels.stats_counts`): the float64 sums
+    behind `mean`, `mean_abs` and `std`, the zero count and the saturated count (compared in
+    float64, only when the output reaches a threshold), and the histogram by the bin rule in the
+    bin precision (the formula of `bin_index`, so the counts equal the reference's exactly).
     `dead_fraction` and `constant` see `_dead_fraction` and `_constant`.
     """
     from . import kernels  # numba: imported with the first recording, not with the package
@@ -741,51 +744,33 @@ def _fast_stats_histogram(
         else:
             counts[bins // 2] = n
     stats["zero_fraction"] = float(zeros / size)
-    stats["dead_fraction"] = _dead_fraction(a, zeros, all_finite and mn >= 0, all_finite)
+    stats["dead_fraction"] = _dead_fraction(a, zeros)
     stats["constant"] = _constant(a, stats["nan_count"] > 0)
     if edges is not None:
         stats["saturated_fraction"] = float(saturated / size)
     return stats, hist_lo, hist_hi, counts
 
 
-_WIDE = 4096  # values per row when a reduction over rows is folded onto wide rows
-
-
-def _column_extreme(a2: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
-    """`ufunc.reduce(a2, axis=0)` of a C-contiguous `(M, D)` array, fast for a small `D`.
-
-    Reducing over rows of a few columns is slow in NumPy, so whole groups of `k` rows are reduced
-    as rows of `k * D` values, then folded.
-    """
-    m, dim = a2.shape
-    k = max(1, min(m, _WIDE // dim))
-    head = (m // k) * k
-    out = ufunc.reduce(a2[:head].reshape(-1, k * dim), axis=0).reshape(k, dim)
-    out = ufunc.reduce(out, axis=0)
-    if head < m:
-        out = ufunc(out, ufunc.reduce(a2[head:], axis=0))
-    return out
-
-
-def _dead_fraction(a: np.ndarray, zeros: int, nonnegative: bool, all_finite: bool) -> float | None:
+def _dead_fraction(a: np.ndarray, zeros: int) -> float | None:
     """`dead_fraction` (see `compute_stats`) of a C-contiguous array with `zeros` zero values.
 
-    A unit is all zeros when its column's max and min are both 0 (a NaN makes the max NaN, an
-    infinity the max or min infinite). Fewer zeros than rows leave no dead unit; with no negative
-    value and nothing non-finite, the max alone decides.
+    Fewer zeros than rows leave no dead unit. Otherwise `kernels.dead_units` reads the rows until
+    every unit has shown a value that is not 0 (NaN and infinities are not 0), which in a live
+    layer is the first few rows.
     """
+    from . import kernels
+
     if a.ndim < 2 or a.size == 0:
         return None
     dim = a.shape[-1]
     a2 = a.reshape(-1, dim)
     if zeros < a2.shape[0]:
         return 0.0
-    if a.dtype == np.bool_:
-        return float(np.count_nonzero(~_column_extreme(a2, np.logical_or)) / dim)
-    dead = _column_extreme(a2, np.maximum) == 0
-    if not (nonnegative and all_finite):
-        dead &= _column_extreme(a2, np.minimum) == 0
-    return float(np.count_nonzero(dead) / dim)
+    if a.dtype.char in _KERNEL_DTYPES:
+        dead = kernels.dead_units(a2)
+    else:  # float16, bfloat16: numba has no such type; their bits say whether a value is 0
+        dead = kernels.dead_units_16(a2.view(np.uint16))
+    return float(dead / dim)
 
 
 def _constant(a: np.ndarray, has_nan: bool) -> float | None:
