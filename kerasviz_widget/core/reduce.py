@@ -674,8 +674,8 @@ def _executor() -> ThreadPoolExecutor:
 
 
 _KERNEL_DTYPES = frozenset("?bBhHiIlLqQfd")
-"""Dtype characters the compiled `moments` reads as they are; other dtypes (float16, bfloat16)
-are converted to float32 first, which is exact."""
+"""Dtype characters the compiled kernels read as they are. numba has no float16: `stats_counts`
+reads a float16 output converted to float32 (exact), `dead_units_16` reads its bits."""
 
 
 def _fast_stats_histogram(
