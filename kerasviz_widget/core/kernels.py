@@ -15,6 +15,8 @@ GIL, so `reduce_many`'s threads run it side by side.
   precision, so the counts equal the NumPy reference's exactly.
 - `l1_change` and `widest_channel` read a display array's float16 bits (numba has no float16)
   through `FLOAT16_TABLE`, for `reduce.relative_change` and `reduce.default_channel`.
+- `dead_units` (`dead_units_16` for float16 bits) counts the units that are 0 everywhere, for
+  `dead_fraction`, reading rows only until every unit has shown a value that is not 0.
 
 Each kernel is compiled for a dtype the first time it meets one (about a second) and cached on
 disk beside this module, or in numba's user-wide cache folder when the package folder is
