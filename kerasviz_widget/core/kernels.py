@@ -15,8 +15,8 @@ GIL, so `reduce_many`'s threads run it side by side.
   precision, so the counts equal the NumPy reference's exactly.
 - `l1_change` and `widest_channel` read a display array's float16 bits (numba has no float16)
   through `FLOAT16_TABLE`, for `reduce.relative_change` and `reduce.default_channel`.
-- `dead_units` (`dead_units_16` for float16 bits) counts the units that are 0 everywhere, for
-  `dead_fraction`, reading rows only until every unit has shown a value that is not 0.
+- `dead_units` counts the units that are 0 everywhere, for `dead_fraction`, from the output's
+  bits (any dtype alike), reading rows only until every unit has shown a value that is not 0.
 
 Each kernel is compiled for a dtype the first time it meets one (about a second) and cached on
 disk beside this module, or in numba's user-wide cache folder when the package folder is
@@ -232,33 +232,17 @@ def widest_channel(
 
 
 @_jit()
-def dead_units(a2: np.ndarray) -> int:  # pragma: no cover - compiled; tested through reduce
-    """How many columns of a C-contiguous `(rows, units)` array hold only zeros (`x == 0`, so
-    `-0.0` is a zero and NaN is not). Rows are read until every unit has shown a value that is
-    not zero: in a live layer that is the first few rows."""
-    rows, units = a2.shape
-    alive = np.zeros(units, np.bool_)
-    left = units
-    for r in range(rows):
-        for u in range(units):
-            if not alive[u] and a2[r, u] != 0:
-                alive[u] = True
-                left -= 1
-        if left == 0:
-            break
-    return left
-
-
-@_jit()
-def dead_units_16(bits: np.ndarray) -> int:  # pragma: no cover - compiled; tested through reduce
-    """`dead_units` of a float16 or bfloat16 array given by its bits (`(rows, units)` uint16): a
-    value is zero when its bits without the sign are 0."""
+def dead_units(bits: np.ndarray, mask: Any) -> int:  # pragma: no cover - compiled; tested
+    """How many columns of a C-contiguous `(rows, units)` array, given by its bits as unsigned
+    integers, hold only zeros: a value is 0 when `bits & mask` is 0 (`mask` leaves out a float's
+    sign bit, so `-0.0` is a zero; NaN and infinities are not). Rows are read until every unit has
+    shown a value that is not zero: in a live layer that is the first few rows."""
     rows, units = bits.shape
     alive = np.zeros(units, np.bool_)
     left = units
     for r in range(rows):
         for u in range(units):
-            if not alive[u] and bits[r, u] & 0x7FFF:
+            if not alive[u] and bits[r, u] & mask:
                 alive[u] = True
                 left -= 1
         if left == 0:

@@ -674,8 +674,8 @@ def _executor() -> ThreadPoolExecutor:
 
 
 _KERNEL_DTYPES = frozenset("?bBhHiIlLqQfd")
-"""Dtype characters the compiled kernels read as they are. numba has no float16: `stats_counts`
-reads a float16 output converted to float32 (exact), `dead_units_16` reads its bits."""
+"""Dtype characters `kernels.stats_counts` reads as they are; numba has no float16, so a float16
+output is converted to float32 first (exact)."""
 
 
 def _fast_stats_histogram(
@@ -754,9 +754,9 @@ def _fast_stats_histogram(
 def _dead_fraction(a: np.ndarray, zeros: int) -> float | None:
     """`dead_fraction` (see `compute_stats`) of a C-contiguous array with `zeros` zero values.
 
-    Fewer zeros than rows leave no dead unit. Otherwise `kernels.dead_units` reads the rows until
-    every unit has shown a value that is not 0 (NaN and infinities are not 0), which in a live
-    layer is the first few rows.
+    Fewer zeros than rows leave no dead unit. Otherwise `kernels.dead_units` reads the rows, by
+    their bits, until every unit has shown a value that is not 0 (NaN and infinities are not 0),
+    which in a live layer is the first few rows.
     """
     from . import kernels
 
@@ -766,11 +766,12 @@ def _dead_fraction(a: np.ndarray, zeros: int) -> float | None:
     a2 = a.reshape(-1, dim)
     if zeros < a2.shape[0]:
         return 0.0
-    if a.dtype.char in _KERNEL_DTYPES:
-        dead = kernels.dead_units(a2)
-    else:  # float16, bfloat16: numba has no such type; their bits say whether a value is 0
-        dead = kernels.dead_units_16(a2.view(np.uint16))
-    return float(dead / dim)
+    # By the bits, one rule for every dtype (numba has no float16): a float is 0 when its bits
+    # without the sign are 0, an integer or a boolean when all its bits are.
+    bits = a2.view(np.dtype(f"u{a2.itemsize}"))
+    width = 8 * a2.itemsize
+    mask = (1 << (width - 1 if a.dtype.kind == "f" else width)) - 1
+    return float(kernels.dead_units(bits, bits.dtype.type(mask)) / dim)
 
 
 def _constant(a: np.ndarray, has_nan: bool) -> float | None:
