@@ -66,10 +66,12 @@ family, whose saturation counts the upper bound only."""
 
 
 class HistoryLike(Protocol):
-    """What the findings read: a `History`, or anything with these three members."""
+    """What the findings read: a `History`, or anything with these four members."""
 
     @property
     def epochs(self) -> list[float | int]: ...
+
+    def resolve(self, epoch: float) -> float: ...
 
     def layers(self, epoch: float = -1) -> tuple[str, ...]: ...
 
@@ -327,28 +329,30 @@ def _layer_findings(
 def steps(history: HistoryLike, epoch: float | None) -> list[float | int]:
     """The labels of the recorded steps that `epoch` asks for: `-1` the latest, `None` all.
 
+    One step is looked up, not searched for: a finding per recorded step costs the same with a
+    history of ten steps or of ten thousand.
+
     Raises:
         TypeError: If `epoch` is not a number nor `None`.
         KeyError: If `epoch` was never recorded.
     """
-    epochs = list(history.epochs)
     if epoch is None:
-        return epochs
-    if not epochs:
-        return []
+        return list(history.epochs)
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real):
         raise TypeError(
             f"Received epoch={epoch!r}; pass an epoch label from `viewer.epochs`, -1 for the "
             "latest step, or None for every step."
         )
-    if epoch == -1:
-        return [epochs[-1]]
-    if epoch not in epochs:
+    try:
+        return [label(history.resolve(epoch))]
+    except KeyError:
+        epochs = list(history.epochs)
+        if not epochs:
+            return []
         raise KeyError(
             f"Epoch {epoch!r} was never recorded. Recorded epochs: {epochs}. Pass one of these, "
             "-1 for the latest, or None for every step."
-        )
-    return [label(epoch)]
+        ) from None
 
 
 def findings(
@@ -399,31 +403,83 @@ def findings(
     saturated = _check_fraction("saturated", saturated, DEFAULT_SATURATED)
     scale = _check_scale(scale)
     catalog = list(catalog)
-    inputs = _input_ids(catalog)
-    bounds = {str(_entry(c, "id")): _entry(c, "bounds") for c in catalog}
+    inputs, bounds = _input_ids(catalog), _bounds(catalog)
     per_layer: dict[str, list[dict[str, Any]]] = {}
-    order: list[str] = []
     for step in steps(history, epoch):
-        recorded = list(history.layers(step))
-        for lid in model_order(recorded, catalog):
-            if lid not in per_layer:
-                per_layer[lid] = []
-                order.append(lid)
+        recorded = history.layers(step)
         stats = {lid: history.stats(lid, step) for lid in recorded}
-        reference = _pooled_std([stats[lid] for lid in recorded if lid in inputs])
+        found = _step_findings(stats, label(step), inputs, bounds, dead, saturated, scale)
         for lid in recorded:
-            per_layer[lid] += _layer_findings(
-                lid,
-                label(step),
-                stats[lid],
-                is_input=lid in inputs,
-                bounds=bounds.get(lid),
-                reference_std=reference,
-                dead=dead,
-                saturated=saturated,
-                scale=scale,
-            )
-    return [f for lid in model_order(order, catalog) for f in per_layer[lid]]
+            per_layer.setdefault(lid, []).extend(found[lid])
+    return [f for lid in model_order(list(per_layer), catalog) for f in per_layer[lid]]
+
+
+def step_findings(
+    stats: Mapping[str, Mapping[str, Any]],
+    catalog: Iterable[Any],
+    *,
+    epoch: float,
+    dead: float = DEFAULT_DEAD,
+    saturated: float = DEFAULT_SATURATED,
+    scale: float = DEFAULT_SCALE,
+) -> list[dict[str, Any]]:
+    """The findings of one step from its statistics, before any store holds it: what `findings`
+    gives for that step once it is stored (a recording session's front-end sends them with the
+    step).
+
+    Args:
+        stats: Layer id to the layer's statistics at the step (a `Snapshot`'s `stats`).
+        catalog: As for `findings`.
+        epoch: The step's epoch label.
+        dead: As for `findings`.
+        saturated: As for `findings`.
+        scale: As for `findings`.
+
+    Returns:
+        The findings, in model order.
+
+    Raises:
+        ValueError: If a threshold is out of range.
+    """
+    dead = _check_fraction("dead", dead, DEFAULT_DEAD)
+    saturated = _check_fraction("saturated", saturated, DEFAULT_SATURATED)
+    scale = _check_scale(scale)
+    catalog = list(catalog)
+    found = _step_findings(
+        stats, label(epoch), _input_ids(catalog), _bounds(catalog), dead, saturated, scale
+    )
+    return [f for lid in model_order(list(stats), catalog) for f in found[lid]]
+
+
+def _bounds(catalog: Sequence[Any]) -> dict[str, Any]:
+    return {str(_entry(c, "id")): _entry(c, "bounds") for c in catalog}
+
+
+def _step_findings(
+    stats: Mapping[str, Mapping[str, Any]],
+    epoch: float | int,
+    inputs: set[str],
+    bounds: Mapping[str, Any],
+    dead: float,
+    saturated: float,
+    scale: float,
+) -> dict[str, list[dict[str, Any]]]:
+    """The findings of one step, by layer id (in the order of `stats`)."""
+    reference = _pooled_std([st for lid, st in stats.items() if lid in inputs])
+    return {
+        lid: _layer_findings(
+            lid,
+            epoch,
+            st,
+            is_input=lid in inputs,
+            bounds=bounds.get(lid),
+            reference_std=reference,
+            dead=dead,
+            saturated=saturated,
+            scale=scale,
+        )
+        for lid, st in stats.items()
+    }
 
 
 def first_bad_layer(history: HistoryLike, catalog: Iterable[Any]) -> tuple[str, float | int] | None:

@@ -15,8 +15,9 @@ GIL, so `reduce_many`'s threads run it side by side.
   precision, so the counts equal the NumPy reference's exactly.
 - `l1_change` and `widest_channel` read a display array's float16 bits (numba has no float16)
   through `FLOAT16_TABLE`, for `reduce.relative_change` and `reduce.default_channel`.
-- `dead_units` counts the units that are 0 everywhere, for `dead_fraction`, from the output's
-  bits (any dtype alike), reading rows only until every unit has shown a value that is not 0.
+- `dead_units` counts the units that are 0 everywhere, for `dead_fraction`, and `same_samples`
+  tells whether every probe sample's output equals the first's, for `constant`; both read the
+  output's bits (any dtype alike) and stop as soon as the answer is known.
 
 Each kernel is compiled for a dtype the first time it meets one (about a second) and cached on
 disk beside this module, or in numba's user-wide cache folder when the package folder is
@@ -201,30 +202,35 @@ def widest_channel(
     bits: np.ndarray, channels: int, table: np.ndarray
 ) -> int:  # pragma: no cover - compiled; tested through reduce.default_channel
     """The channel (last axis) of a float16 array, given by its bits in C order, whose finite
-    values have the largest variance (float64, two passes); 0 when none is above 0."""
+    values have the largest variance; 0 when none is above 0.
+
+    One pass of float64 sums of the values and of their squares: a float16 value has 11
+    significant bits, so its square is exact in float64, and the sums round at float64's 53
+    bits, far below the spread of any channel that differs from another by a float16 step
+    (`E[x^2] - E[x]^2`; a constant channel gives exactly 0).
+    """
     rows = bits.size // channels
     count = np.zeros(channels, np.int64)
     total = np.zeros(channels)
-    for r in range(rows):
-        for c in range(channels):
-            v = np.float64(table[bits[r * channels + c]])
-            if np.isfinite(v):
-                count[c] += 1
-                total[c] += v
-    mean = total / np.maximum(count, 1)
     squares = np.zeros(channels)
     for r in range(rows):
+        row = r * channels
         for c in range(channels):
-            v = np.float64(table[bits[r * channels + c]])
-            if np.isfinite(v):
-                d = v - mean[c]
-                squares[c] += d * d
+            b = bits[row + c]
+            if (b & 0x7C00) != 0x7C00:  # finite: the exponent bits are not all ones
+                v = np.float64(table[b])
+                count[c] += 1
+                total[c] += v
+                squares[c] += v * v
     best = 0
     widest = 0.0
     for c in range(channels):
-        if count[c] > 0 and squares[c] / count[c] > widest:
-            widest = squares[c] / count[c]
-            best = c
+        if count[c] > 0:
+            mean = total[c] / count[c]
+            variance = squares[c] / count[c] - mean * mean
+            if variance > widest:
+                widest = variance
+                best = c
     return best
 
 
@@ -248,3 +254,25 @@ def dead_units(bits: np.ndarray, mask: Any) -> int:  # pragma: no cover - compil
         if left == 0:
             break
     return left
+
+
+@_jit()
+def same_samples(bits: np.ndarray, mask: Any, infinity: Any) -> bool:  # pragma: no cover - tested
+    """Whether every row of a C-contiguous `(samples, values)` array, given by its bits as
+    unsigned integers, equals the first row value by value: equal bits, or both zero
+    (`bits & mask == 0`: `-0.0` equals `0.0`), or both NaN (`bits & mask > infinity`, the bits of
+    the dtype's infinity; NaN equals NaN at the same position). An integer or boolean array passes
+    a `mask` of all ones and the largest value as `infinity`. Stops at the first difference."""
+    samples, values = bits.shape
+    for s in range(1, samples):
+        for i in range(values):
+            b = bits[s, i]
+            f = bits[0, i]
+            if b == f:
+                continue
+            mb = b & mask
+            mf = f & mask
+            if (mb == 0 and mf == 0) or (mb > infinity and mf > infinity):
+                continue
+            return False
+    return True

@@ -51,6 +51,7 @@ formula):
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -252,7 +253,7 @@ def histogram_range(lo: float, hi: float) -> tuple[float, float]:
 
 def bin_precision(dtype: Any) -> type:
     """The floating type in which values of `dtype` are binned: float64 for float64, else float32."""
-    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    return np.float64 if np.dtype(dtype).char == "d" else np.float32
 
 
 def bin_factor(lo: Any, hi: Any, bins: int) -> Any:
@@ -438,9 +439,17 @@ def display_axes(
     >>> [(a["name"], a["pool"]) for a in display_axes((1, 100, 100, 1), "NHWC", (1, 34, 34, 1))]
     [('sample', 1), ('y', 3), ('x', 3), ('channel', 1)]
     """
-    shape = tuple(int(n) for n in shape)
+    axes = _display_axes(tuple(map(int, shape)), layout, tuple(map(int, display_shape)))
+    return [{**a, "flattened": list(a["flattened"])} if "flattened" in a else dict(a) for a in axes]
+
+
+@functools.lru_cache(maxsize=1024)
+def _display_axes(
+    shape: tuple[int, ...], layout: str, display_shape: tuple[int, ...]
+) -> tuple[dict[str, Any], ...]:
+    """`display_axes`, remembered: every step of a layer has the same shapes (the caller copies
+    the dicts, so none is shared)."""
     sizes, arranged_layout = arranged_shape(shape)
-    display_shape = tuple(int(d) for d in display_shape)
     if layout != arranged_layout or len(display_shape) != len(sizes):
         raise ValueError(
             f"display_axes received layout {layout!r} and display shape {display_shape} for a "
@@ -464,7 +473,7 @@ def display_axes(
     ]
     if len(shape) == 0 or len(shape) > 5:
         axes[-1]["flattened"] = list(shape[1:])
-    return axes
+    return tuple(axes)
 
 
 def _pool_axis(a: np.ndarray, axis: int, f: int) -> np.ndarray:
@@ -616,8 +625,7 @@ def relative_change(display: np.ndarray, previous: np.ndarray) -> float | None:
     """
     if display.shape != previous.shape or display.size == 0:
         return None
-    from . import kernels  # numba: imported with the first recording, not with the package
-
+    kernels = _kernels()
     change, base = kernels.l1_change(
         _float16_bits(display), _float16_bits(previous), kernels.FLOAT16_TABLE
     )
@@ -673,6 +681,10 @@ def _executor() -> ThreadPoolExecutor:
     return _POOL
 
 
+_EMPTY_STATS: dict[str, Any] = {**dict.fromkeys(STAT_KEYS), "zero_fraction": 0.0}
+_EMPTY_STATS.update(nan_count=0, inf_count=0)
+"""The statistics of a layer before its values are read (the statistics of an empty output)."""
+
 _KERNEL_DTYPES = frozenset("?bBhHiIlLqQfd")
 """Dtype characters `kernels.stats_counts` reads as they are; numba has no float16, so a float16
 output is converted to float32 first (exact)."""
@@ -691,22 +703,17 @@ def _fast_stats_histogram(
     bin precision (the formula of `bin_index`, so the counts equal the reference's exactly).
     `dead_fraction` and `constant` see `_dead_fraction` and `_constant`.
     """
-    from . import kernels  # numba: imported with the first recording, not with the package
-
     a = np.asarray(array)
-    shape = tuple(int(d) for d in a.shape)
+    shape = tuple(map(int, a.shape))
     flat = a.reshape(-1)
     size = flat.size
-    stats: dict[str, Any] = {"shape": shape, **dict.fromkeys(STAT_KEYS)}
-    stats.update(zero_fraction=0.0, nan_count=0, inf_count=0)
-    counts = np.zeros(bins, dtype=np.uint32)
+    stats: dict[str, Any] = {"shape": shape, **_EMPTY_STATS}
     if size == 0:
-        return stats, 0.0, 1.0, counts
+        return stats, 0.0, 1.0, np.zeros(bins, dtype=np.uint32)
     ct = bin_precision(a.dtype)
-    mn, mx = flat.min(), flat.max()
+    mn, mx = np.minimum.reduce(flat), np.maximum.reduce(flat)
     finite = flat
-    all_finite = a.dtype.kind in "iub" or bool(np.isfinite(mn) and np.isfinite(mx))
-    if not all_finite:
+    if a.dtype.kind == "f" and not (math.isfinite(mn) and math.isfinite(mx)):
         finite = flat[np.isfinite(flat)]
         nan_count = int(np.count_nonzero(np.isnan(flat)))
         stats["nan_count"] = nan_count
@@ -717,22 +724,23 @@ def _fast_stats_histogram(
     saturated = stats["inf_count"]  # infinities lie beyond a bound
     zeros = 0
     hist_lo, hist_hi = 0.0, 1.0
+    counts = None
     if finite.size:
         n = finite.size
         stats["min"], stats["max"] = float(mn), float(mx)
-        hist_lo, hist_hi = histogram_range(float(mn), float(mx))
+        hist_lo, hist_hi = histogram_range(stats["min"], stats["max"])
         below = edges is not None and mn <= edges[0]
         above = edges is not None and mx >= edges[1]
         low, high = (float(edges[0]), float(edges[1])) if edges is not None else (0.0, 0.0)
         read = finite if finite.dtype.char in _KERNEL_DTYPES else finite.astype(np.float32)
         binned = read if read.dtype == ct else finite.astype(ct)
         lo, hi = ct(mn), ct(mx)
-        k, lok, scale = ct(1), ct(0), ct(0)  # a constant array: counted below, not binned
+        k = lok = scale = ct(0)  # a constant array: counted below, not binned
         if lo < hi:
             k = bin_factor(lo, hi, bins)
             lok = lo * k
             scale = ct(bins) / (hi * k - lok)
-        total, abs_total, zeros, more, m2, binned_counts = kernels.stats_counts(
+        total, abs_total, zeros, more, m2, binned_counts = _kernels().stats_counts(
             read, binned, k, lok, scale, bins, low, high, below, above
         )
         saturated += int(more)
@@ -740,53 +748,82 @@ def _fast_stats_histogram(
         stats["std"] = math.sqrt(max(m2, 0.0) / n)
         stats["mean_abs"] = abs_total / n
         if lo < hi:
-            counts[:] = binned_counts
+            counts = binned_counts.astype(np.uint32)
         else:
+            counts = np.zeros(bins, dtype=np.uint32)
             counts[bins // 2] = n
+    if counts is None:
+        counts = np.zeros(bins, dtype=np.uint32)
     stats["zero_fraction"] = float(zeros / size)
     stats["dead_fraction"] = _dead_fraction(a, zeros)
-    stats["constant"] = _constant(a, stats["nan_count"] > 0)
+    stats["constant"] = _constant(a)
     if edges is not None:
         stats["saturated_fraction"] = float(saturated / size)
     return stats, hist_lo, hist_hi, counts
+
+
+def _kernels() -> Any:
+    """`core/kernels.py`, imported on first use: numba loads with the first recording, not with
+    the package."""
+    global _KERNELS
+    if _KERNELS is None:
+        from . import kernels
+
+        _KERNELS = kernels
+    return _KERNELS
+
+
+_KERNELS: Any = None
+_BIT_RULES: dict[np.dtype, tuple[np.dtype, Any, Any]] = {}
+
+
+def _bit_rule(dtype: np.dtype) -> tuple[np.dtype, Any, Any]:
+    """How the compiled scans tell 0 and NaN from a value's bits (numba has no float16).
+
+    Returns:
+        `(unsigned dtype of the same width, mask, infinity)`: a float is 0 when its bits without
+        the sign bit (`bits & mask`) are 0, and NaN when they are above `infinity`, its infinity's
+        bits; an integer or a boolean has a mask of all ones and never holds NaN (`infinity` is
+        its largest value).
+    """
+    rule = _BIT_RULES.get(dtype)
+    if rule is None:
+        unsigned = np.dtype(f"u{dtype.itemsize}")
+        ones = (1 << (8 * dtype.itemsize)) - 1
+        if dtype.kind == "f":
+            mask = ones >> 1
+            infinity = int(np.array(np.inf, dtype).view(unsigned))
+        else:
+            mask = infinity = ones
+        rule = _BIT_RULES[dtype] = (unsigned, unsigned.type(mask), unsigned.type(infinity))
+    return rule
 
 
 def _dead_fraction(a: np.ndarray, zeros: int) -> float | None:
     """`dead_fraction` (see `compute_stats`) of a C-contiguous array with `zeros` zero values.
 
     Fewer zeros than rows leave no dead unit. Otherwise `kernels.dead_units` reads the rows, by
-    their bits, until every unit has shown a value that is not 0 (NaN and infinities are not 0),
-    which in a live layer is the first few rows.
+    their bits (`_bit_rule`), until every unit has shown a value that is not 0 (NaN and
+    infinities are not 0), which in a live layer is the first few rows.
     """
-    from . import kernels
-
     if a.ndim < 2 or a.size == 0:
         return None
     dim = a.shape[-1]
-    a2 = a.reshape(-1, dim)
-    if zeros < a2.shape[0]:
+    rows = a.size // dim
+    if zeros < rows:
         return 0.0
-    # By the bits, one rule for every dtype (numba has no float16): a float is 0 when its bits
-    # without the sign are 0, an integer or a boolean when all its bits are.
-    bits = a2.view(np.dtype(f"u{a2.itemsize}"))
-    width = 8 * a2.itemsize
-    mask = (1 << (width - 1 if a.dtype.kind == "f" else width)) - 1
-    return float(kernels.dead_units(bits, bits.dtype.type(mask)) / dim)
+    unsigned, mask, _ = _bit_rule(a.dtype)
+    return float(_kernels().dead_units(a.reshape(rows, dim).view(unsigned), mask) / dim)
 
 
-def _constant(a: np.ndarray, has_nan: bool) -> float | None:
-    """`constant` (see `compute_stats`): each sample against the first, stopping at a difference."""
+def _constant(a: np.ndarray) -> float | None:
+    """`constant` (see `compute_stats`) of a C-contiguous array: `kernels.same_samples` compares
+    each sample with the first by their bits (`_bit_rule`), stopping at the first difference."""
     if a.ndim == 0 or a.shape[0] < 2 or a.size == 0:
         return None
-    first = a[0]
-    for i in range(1, a.shape[0]):
-        sample = a[i]
-        if np.array_equal(sample, first):
-            continue
-        if has_nan and np.array_equal(sample, first, equal_nan=True):
-            continue
-        return 0.0
-    return 1.0
+    unsigned, mask, infinity = _bit_rule(a.dtype)
+    same = _kernels().same_samples(a.reshape(a.shape[0], -1).view(unsigned), mask, infinity)
+    return 1.0 if same else 0.0
 
 
 def _reduce_one(
@@ -904,8 +941,7 @@ def default_channel(display: np.ndarray, layout: str) -> int:
     """
     if layout not in ("NHWC", "NDHWC") or display.size == 0:
         return 0
-    from . import kernels
-
+    kernels = _kernels()
     return int(
         kernels.widest_channel(_float16_bits(display), display.shape[-1], kernels.FLOAT16_TABLE)
     )

@@ -109,7 +109,7 @@ class StatsTable:
                 [stats[:, :k], np.full((n, max(0, k - stats.shape[1])), np.nan)], 1
             )
         self.layers = tuple(str(lid) for lid in layers)
-        self.shapes = tuple(tuple(int(d) for d in s) for s in shapes)
+        self.shapes = tuple(tuple(map(int, s)) for s in shapes)
         self.layouts = tuple(str(x) for x in layouts)
         for lid, shape, layout in zip(self.layers, self.shapes, self.layouts, strict=True):
             if layout != layout_of(shape):
@@ -127,12 +127,12 @@ class StatsTable:
         # Built whole (no reshaped views, which would keep a second array object per step).
         stats = np.zeros((n, len(STAT_KEYS)), dtype=np.float64)
         ranges = np.zeros((n, 2), dtype=np.float64)
+        if n:
+            stats[:] = [[math.nan if s.stats.get(k) is None else s.stats[k] for k in STAT_KEYS]
+                        for s in snaps]  # fmt: skip
+            ranges[:] = [(s.hist_lo, s.hist_hi) for s in snaps]
         counts = np.zeros((n, snaps[0].counts.size if snaps else 0), dtype=np.uint32)
         for i, s in enumerate(snaps):
-            stats[i] = [
-                math.nan if s.stats.get(k) is None else float(s.stats[k]) for k in STAT_KEYS
-            ]
-            ranges[i] = (s.hist_lo, s.hist_hi)
             counts[i] = s.counts
         return cls(
             list(snapshots), [s.stats["shape"] for s in snaps], [s.layout for s in snaps],

@@ -54,17 +54,19 @@ class FrontEnd(Sink):
         findings (the history holds the step already: every store is written first)."""
         for message in _step_messages(step):
             self.send(message)
-        self.send(self._findings(step.epoch))
+        self.send(self._findings(step))
 
     def layers(self) -> list[dict[str, Any]]:
         """The layer catalog, as the catalog message carries it."""
         return list(self.catalog()[0]["layers"])
 
-    def _findings(self, epoch: float) -> protocol.Message:
-        """The findings message of a step the history holds; updates the first bad layer."""
+    def _findings(self, recorded: Step) -> protocol.Message:
+        """The findings message of a step (from its own statistics: the history holds the same);
+        updates the first bad layer."""
         catalog = self.layers()
-        found = health.findings(self.history, catalog, epoch=epoch)
-        step = label(epoch)
+        stats = {lid: snap.stats for lid, snap in recorded.snapshots.items()}
+        found = health.step_findings(stats, catalog, epoch=recorded.epoch)
+        step = label(recorded.epoch)
         candidate = health.first_bad(found)
         if self._first_bad is not None and self._first_bad[1] == step:
             # The step was recorded again: look at the whole history (rare).

@@ -142,6 +142,18 @@ def test_findings_are_in_model_order(zoo):
     assert layers_found == sorted(layers_found, key=order.index)
 
 
+@pytest.mark.parametrize("which", ["zoo", "breaking"])
+def test_a_steps_own_statistics_give_the_findings_its_stored_copy_gives(which, request):
+    # A viewer sends each step's findings from the step's statistics, before reading any store.
+    watch = request.getfixturevalue(which)
+    for epoch in watch.history.epochs:
+        stored = watch.findings(epoch=epoch)
+        step = watch.history.step(epoch)
+        stats = {lid: snap.stats for lid, snap in reversed(step.snapshots.items())}
+        assert health.step_findings(stats, watch.catalog, epoch=epoch) == stored
+    assert any(watch.findings(epoch=e) for e in watch.history.epochs)
+
+
 # ------------------------------------------------------------------------------ thresholds
 
 

@@ -197,6 +197,23 @@ def test_fast_path_merges_chunks_without_cancelling(dtype):
     np.testing.assert_array_equal(fast.counts, reduce_array("a", a, epoch=0).counts)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_fast_path_compares_samples_by_value_not_by_bits(dtype):
+    # The compiled `constant` and `dead_fraction` scans read bits: -0.0 must equal 0.0 and be
+    # dead, and a NaN must equal a NaN of another payload at the same position, as in the
+    # reference; a NaN against a number differs.
+    unsigned = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    other_nan = (np.array([np.nan], dtype).view(unsigned) | 1).view(dtype)[0]
+    assert np.isnan(other_nan)
+    same = np.array([[0.0, np.nan, 1.5], [-0.0, other_nan, 1.5]], dtype)
+    differs = np.array([[0.0, np.nan, 1.5], [-0.0, 2.0, 1.5]], dtype)
+    for a, constant in ((same, 1.0), (differs, 0.0)):
+        fast = reduce_many({"a": a, "b": a}, epoch=0)["a"].stats
+        ref = compute_stats(a)
+        assert fast["constant"] == ref["constant"] == constant
+        assert fast["dead_fraction"] == ref["dead_fraction"] == 1 / 3
+
+
 def test_fast_path_agrees_on_large_layers_reduced_in_parallel(monkeypatch):
     from kerasviz_widget.core import reduce
 
