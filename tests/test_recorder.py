@@ -14,6 +14,7 @@ import pytest
 
 from kerasviz_widget import Recorder, TensorViewer
 from kerasviz_widget.core.reduce import compute_stats, relative_change
+from kerasviz_widget.io import protocol
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +31,9 @@ def oracle(model: keras.Model, probe: np.ndarray, layer: str) -> np.ndarray:
 
 def capture(viewer: TensorViewer) -> list[dict]:
     sent: list[dict] = []
-    viewer._canvas.send = lambda content, buffers=None: sent.append(content)
+    viewer._canvas.send = lambda content, buffers=None: sent.extend(
+        c for c, _ in protocol.unbatch(content, buffers or [])
+    )
     return sent
 
 

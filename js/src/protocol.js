@@ -5,7 +5,7 @@
 // message follows each step's snapshots: the step's health findings and the run's first bad layer,
 // decided in Python (core/health.py) and shown as they are.
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const KINDS = ["catalog", "step", "snapshot", "findings", "status"];
 
@@ -70,6 +70,22 @@ export function decodeMessage(content, buffers = []) {
     hist: { ...content.hist, counts },
     display: { ...content.display, data },
   };
+}
+
+/**
+ * The messages of a `batch` (several messages sent as one: a recorded step, a replay), each with
+ * its buffers, as [content, buffers] pairs in order; any other message alone.
+ */
+export function unbatch(content, buffers = []) {
+  if (!content || content.kind !== "batch") return [[content, buffers]];
+  const out = [];
+  let start = 0;
+  content.messages.forEach((inner, i) => {
+    const count = content.buffers[i];
+    out.push([inner, buffers.slice(start, start + count)]);
+    start += count;
+  });
+  return out;
 }
 
 /** The message a new view sends when its store is empty. */

@@ -7,7 +7,7 @@
 // overview. The health findings of each step and the run's first bad layer are kept as the
 // kernel sent them (`findings` messages).
 
-import { PROTOCOL_VERSION, decodeMessage } from "./protocol.js";
+import { PROTOCOL_VERSION, decodeMessage, unbatch } from "./protocol.js";
 
 /** Default bound of the display data a store keeps, in bytes. */
 export const DEFAULT_MAX_BYTES = 256 * 2 ** 20;
@@ -93,6 +93,10 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
   }
 
   function receive(content, buffers) {
+    if (content && content.kind === "batch") {
+      for (const [inner, innerBuffers] of unbatch(content, buffers)) receive(inner, innerBuffers);
+      return;
+    }
     const msg = decodeMessage(content, buffers);
     if (!msg) return;
     switch (msg.kind) {

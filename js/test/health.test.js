@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createStore } from "../src/store.js";
+import { PROTOCOL_VERSION } from "../src/protocol.js";
 import { bannerText, flaggedLayers, markOptions, FLAG } from "../src/findings.js";
 import { overviewGrid } from "../src/overview-panel.js";
 import { diffReference, diffSnapshot, diffScale } from "../src/compare.js";
@@ -35,7 +36,7 @@ function snapshot(layer, epoch, values, stats = {}, shape = [1, values.length]) 
 
 const CATALOG = {
   kind: "catalog",
-  version: 2,
+  version: PROTOCOL_VERSION,
   layers: [{ id: "input" }, { id: "dense" }, { id: "blowup" }],
   overview_stats: [{ key: "mean_abs", label: "mean |x|" }],
 };

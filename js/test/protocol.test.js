@@ -82,3 +82,39 @@ test("a protocol version mismatch is reported, naming both versions", () => {
   store.receive({ kind: "catalog", version: 99, layers: [], probe: { n: 0 } });
   assert.match(store.state.error, new RegExp(`protocol version ${PROTOCOL_VERSION}.*speaks 99`));
 });
+
+test("a batch is received as its messages, in order, each with its own buffers", () => {
+  const catalog = {
+    kind: "catalog",
+    version: PROTOCOL_VERSION,
+    layers: [{ id: "d" }],
+    probe: { n: 1 },
+  };
+  const [first, firstBuffers] = snapshotMessage("d", 1);
+  const [second, secondBuffers] = snapshotMessage("d", 2);
+  secondBuffers[1] = new Uint8Array([0x00, 0x42, 0x00, 0x44]); // [3, 4]: each its own buffers
+  const step = { kind: "step", epoch: 2, batch: null, logs: { loss: 0.5 } };
+  const findings = { kind: "findings", epoch: 2, findings: [], first_bad: null };
+  const batched = createStore();
+  const seen = [];
+  batched.subscribe((kind) => seen.push(kind));
+  batched.receive(
+    {
+      kind: "batch",
+      messages: [catalog, first, step, second, findings],
+      buffers: [0, firstBuffers.length, 0, secondBuffers.length, 0],
+    },
+    [...firstBuffers, ...secondBuffers],
+  );
+  const single = createStore();
+  single.receive(catalog);
+  single.receive(first, firstBuffers);
+  single.receive(step);
+  single.receive(second, secondBuffers);
+  single.receive(findings);
+  assert.deepEqual(seen, ["catalog", "snapshot", "step", "snapshot", "findings"]);
+  assert.deepEqual([...batched.get("d", 1).display.data], [...single.get("d", 1).display.data]);
+  assert.deepEqual([...batched.get("d", 2).hist.counts], [...single.get("d", 2).hist.counts]);
+  assert.notDeepEqual([...batched.get("d", 1).display.data], [...batched.get("d", 2).display.data]);
+  assert.deepEqual(batched.state.steps, single.state.steps);
+});

@@ -51,10 +51,11 @@ class FrontEnd(Sink):
 
     def write(self, step: Step) -> None:
         """Send a step, its snapshots unless their display arrays were thinned away, and its
-        findings (the history holds the step already: every store is written first)."""
-        for message in _step_messages(step):
-            self.send(message)
-        self.send(self._findings(step))
+        findings, as one `batch` message (the history holds the step already: every store is
+        written first)."""
+        messages = list(_step_messages(step))
+        messages.append(self._findings(step))
+        self.send(protocol.encode_batch(messages))
 
     def layers(self) -> list[dict[str, Any]]:
         """The layer catalog, as the catalog message carries it."""
@@ -129,7 +130,7 @@ class FrontEnd(Sink):
             yield protocol.encode_findings(key, by_step.get(key, []), first)
 
     def replay(self) -> None:
-        for message in self.messages():
+        for message in protocol.batches(self.messages()):
             self.send(message)
 
     def on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:

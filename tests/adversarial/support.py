@@ -20,6 +20,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasviz_widget.io import protocol
+
 # ----------------------------------------------------------------------------- models
 
 
@@ -162,7 +164,10 @@ class Wire:
         with self._lock:
             raw = list(self.raw)
         return [
-            (d["content"], b) for d, b in raw if isinstance(d, dict) and d.get("method") == "custom"
+            message
+            for d, b in raw
+            if isinstance(d, dict) and d.get("method") == "custom"
+            for message in protocol.unbatch(d["content"], b)
         ]
 
     def kind(self, kind: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import pytest
 
 from kerasviz_widget import TensorViewer
 from kerasviz_widget.core.callback import RecordingCallback
+from kerasviz_widget.io import protocol
 from tests.conftest import small_cnn
 
 TF_ONLY = pytest.mark.skipif(
@@ -26,7 +27,9 @@ TF_ONLY = pytest.mark.skipif(
 def capture(viewer: TensorViewer) -> list[dict]:
     """Record the content of every message the viewer sends from now on."""
     sent: list[dict] = []
-    viewer._canvas.send = lambda content, buffers=None: sent.append(content)
+    viewer._canvas.send = lambda content, buffers=None: sent.extend(
+        c for c, _ in protocol.unbatch(content, buffers or [])
+    )
     return sent
 
 

@@ -270,3 +270,35 @@ def test_the_catalog_lists_the_menus_the_viewer_accepts():
 def test_status_rejects_an_unknown_state():
     with pytest.raises(ValueError, match="Unknown status state 'busy'"):
         protocol.encode_status("busy")
+
+
+def test_a_batch_takes_apart_into_its_messages_with_their_buffers():
+    snap = reduce_array("d", np.arange(6.0, dtype=np.float32).reshape(2, 3), epoch=1)
+    messages = [
+        protocol.encode_step(1, None, {"loss": 0.5}),
+        protocol.encode_snapshot(snap),
+        protocol.encode_findings(1, [], None),
+    ]
+    content, buffers = protocol.encode_batch(messages)
+    json.dumps(content, allow_nan=False)  # the content stays plain JSON
+    assert content["kind"] == "batch" and content["buffers"] == [0, 2, 0]
+    back = protocol.unbatch(content, buffers)
+    assert [c for c, _ in back] == [c for c, _ in messages]
+    assert [[bytes(b) for b in bs] for _, bs in back] == [
+        [bytes(b) for b in bs] for _, bs in messages
+    ]
+    status = protocol.encode_status("idle")
+    assert protocol.unbatch(*status) == [status]
+
+
+def test_batches_keep_the_order_and_their_byte_budget():
+    snaps = [
+        protocol.encode_snapshot(reduce_array(f"l{i}", np.full((4, 100), i, np.float32), epoch=0))
+        for i in range(10)
+    ]
+    each = sum(memoryview(b).nbytes for b in snaps[0][1])
+    out = list(protocol.batches(snaps, max_bytes=3 * each))
+    assert [len(c["messages"]) for c, _ in out] == [3, 3, 3, 1]
+    flat = [m for c, b in out for m in protocol.unbatch(c, b)]
+    assert [c["layer"] for c, _ in flat] == [f"l{i}" for i in range(10)]
+    assert [len(c["messages"]) for c, _ in protocol.batches(snaps, max_bytes=1)] == [1] * 10

@@ -15,7 +15,9 @@ from kerasviz_widget.io import protocol
 def capture(viewer: TensorViewer) -> list[tuple[dict, list]]:
     """Record what the viewer sends to the front-end from now on."""
     sent: list[tuple[dict, list]] = []
-    viewer._canvas.send = lambda content, buffers=None: sent.append((content, buffers or []))
+    viewer._canvas.send = lambda content, buffers=None: sent.extend(
+        protocol.unbatch(content, buffers or [])
+    )
     return sent
 
 
@@ -67,6 +69,25 @@ def test_snapshots_travel_as_binary_buffers(cnn, data):
             rtol=1e-3,
             atol=1e-3,
         )
+
+
+def test_each_recorded_step_is_one_comm_message(cnn, data):
+    # A comm message costs about 150 us in a kernel, whatever its size: a step's step, snapshot
+    # and findings messages travel as one batch, in that order.
+    x, y = data
+    viewer = TensorViewer(cnn, x[:16])
+    raw: list[tuple[dict, list]] = []
+    viewer._canvas.send = lambda content, buffers=None: raw.append((content, buffers or []))
+    cnn.fit(x, y, epochs=2, batch_size=32, callbacks=[viewer.callback()], verbose=0)
+    batches = [(c, b) for c, b in raw if c["kind"] == "batch"]
+    assert len(batches) == 2
+    for (content, buffers), epoch in zip(batches, (1, 2), strict=True):
+        kinds = [m["kind"] for m in content["messages"]]
+        assert kinds == ["step", *["snapshot"] * len(viewer.layers), "findings"]
+        assert {m["epoch"] for m in content["messages"]} == {epoch}
+        assert len(buffers) == sum(content["buffers"]) == 2 * len(viewer.layers)
+        json.dumps(content)
+    assert not [c for c, _ in raw if c["kind"] in ("step", "snapshot", "findings")]
 
 
 def test_replay_sends_catalog_and_every_snapshot(cnn, data):

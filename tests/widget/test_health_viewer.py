@@ -27,7 +27,7 @@ def sent(monkeypatch):
 
     def send(self, content, buffers=None):
         if "kind" in content:
-            messages.append(content)
+            messages.extend(c for c, _ in protocol.unbatch(content, buffers or []))
 
     monkeypatch.setattr(Canvas, "send", send)
     return messages

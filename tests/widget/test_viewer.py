@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kerasviz_widget import TensorViewer
+from kerasviz_widget.io import protocol
 from kerasviz_widget.widget.canvas import Canvas
 
 
@@ -49,7 +50,7 @@ def sent(monkeypatch):
 
     def send(self, content, buffers=None):
         if "kind" in content:  # ours, not ipywidgets' own state messages
-            messages.append((content, buffers))
+            messages.extend(protocol.unbatch(content, buffers or []))
 
     monkeypatch.setattr(Canvas, "send", send)
     return messages
