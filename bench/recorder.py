@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from common import digits, digits_cnn  # noqa: E402
 
 from kerasviz_widget import Recorder, TensorViewer  # noqa: E402
-from kerasviz_widget.io import files  # noqa: E402
+from kerasviz_widget.io import files, protocol  # noqa: E402
 from kerasviz_widget.io import runfolder as runlog  # noqa: E402
 
 
@@ -77,11 +77,12 @@ def follow_latency(x, root: str, steps: int) -> None:
     counts: dict[float, int] = {}
 
     def send(content, buffers=None):
-        if content.get("kind") == "snapshot":
-            e = float(content["epoch"])
-            counts[e] = counts.get(e, 0) + 1
-            if counts[e] == n_layers:
-                arrived[e] = time.perf_counter()
+        for inner, _ in protocol.unbatch(content, buffers or []):  # a step is one batch
+            if inner.get("kind") == "snapshot":
+                e = float(inner["epoch"])
+                counts[e] = counts.get(e, 0) + 1
+                if counts[e] == n_layers:
+                    arrived[e] = time.perf_counter()
 
     viewer._canvas.send = send
     written: dict[float, float] = {}
