@@ -122,8 +122,12 @@ def main() -> None:
     )
     print(f"{'record, per step':<34} {'ms':>7} {'ratio':>7}")
     print(f"{'one message each (baseline)':<34} {1e3 * r['each']:7.3f} {1.0:6.2f}x")
-    print(f"{'batched (one message per step)':<34} {1e3 * r['batched']:7.3f} {r['batched'] / r['each']:6.2f}x")
-    print(f"one comm message: {1e6 * r['send']:.0f} us; forward pass on the probe: {1e3 * r['forward']:.3f} ms")
+    print(
+        f"{'batched (one message per step)':<34} {1e3 * r['batched']:7.3f} {r['batched'] / r['each']:6.2f}x"
+    )
+    print(
+        f"one comm message: {1e6 * r['send']:.0f} us; forward pass on the probe: {1e3 * r['forward']:.3f} ms"
+    )
 
 
 if __name__ == "__main__":
