@@ -40,9 +40,10 @@ Python decides, the front-end draws:
   one with the largest spread); the front-end takes it from the layer's latest step until the
   user picks a channel.
 
-A recorded step travels as one `batch` (its `step`, `snapshot` and `findings` messages), and so
-does a replay (`batches`): a comm message costs about 150 µs in a kernel whatever its size, and a
-step of a small model has ten messages.
+A recorded step travels as one `batch` (its `step`, `snapshot` and `findings` messages), and a
+replay as a few (`batches`: at most `BATCH_BYTES` of buffers each, so a step of a large model may
+take more than one): a comm message costs 80–170 µs in a kernel whatever its size, and a step of
+a 7-layer model has nine messages.
 
 Front-end to Python: `{"kind": "replay"}`; the answer is the catalog, every step and every kept
 snapshot. `PROTOCOL_VERSION` changes whenever a front-end would misread the other side's messages

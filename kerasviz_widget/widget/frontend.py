@@ -51,11 +51,11 @@ class FrontEnd(Sink):
 
     def write(self, step: Step) -> None:
         """Send a step, its snapshots unless their display arrays were thinned away, and its
-        findings, as one `batch` message (the history holds the step already: every store is
-        written first)."""
-        messages = list(_step_messages(step))
-        messages.append(self._findings(step))
-        self.send(protocol.encode_batch(messages))
+        findings, in `batch` messages (one, unless its buffers pass `protocol.BATCH_BYTES`; the
+        history holds the step already: every store is written first)."""
+        messages = [*_step_messages(step), self._findings(step)]
+        for message in protocol.batches(messages):
+            self.send(message)
 
     def layers(self) -> list[dict[str, Any]]:
         """The layer catalog, as the catalog message carries it."""
