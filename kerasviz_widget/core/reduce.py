@@ -708,8 +708,9 @@ def _fast_stats_histogram(
     flat = a.reshape(-1)
     size = flat.size
     stats: dict[str, Any] = {"shape": shape, **_EMPTY_STATS}
+    counts = np.zeros(bins, dtype=np.uint32)
     if size == 0:
-        return stats, 0.0, 1.0, np.zeros(bins, dtype=np.uint32)
+        return stats, 0.0, 1.0, counts
     ct = bin_precision(a.dtype)
     mn, mx = np.minimum.reduce(flat), np.maximum.reduce(flat)
     finite = flat
@@ -724,7 +725,6 @@ def _fast_stats_histogram(
     saturated = stats["inf_count"]  # infinities lie beyond a bound
     zeros = 0
     hist_lo, hist_hi = 0.0, 1.0
-    counts = None
     if finite.size:
         n = finite.size
         stats["min"], stats["max"] = float(mn), float(mx)
@@ -748,12 +748,9 @@ def _fast_stats_histogram(
         stats["std"] = math.sqrt(max(m2, 0.0) / n)
         stats["mean_abs"] = abs_total / n
         if lo < hi:
-            counts = binned_counts.astype(np.uint32)
+            counts[:] = binned_counts
         else:
-            counts = np.zeros(bins, dtype=np.uint32)
             counts[bins // 2] = n
-    if counts is None:
-        counts = np.zeros(bins, dtype=np.uint32)
     stats["zero_fraction"] = float(zeros / size)
     stats["dead_fraction"] = _dead_fraction(a, zeros)
     stats["constant"] = _constant(a)
