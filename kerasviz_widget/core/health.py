@@ -399,9 +399,7 @@ def findings(
     [{'layer': 'dense_2', 'epoch': 3, 'kind': 'dead', 'fraction': 0.625,
       'message': 'dense_2: 62% of units are dead (always 0) at epoch 3'}]
     """
-    dead = _check_fraction("dead", dead, DEFAULT_DEAD)
-    saturated = _check_fraction("saturated", saturated, DEFAULT_SATURATED)
-    scale = _check_scale(scale)
+    dead, saturated, scale = _thresholds(dead, saturated, scale)
     catalog = list(catalog)
     inputs, bounds = _input_ids(catalog), _bounds(catalog)
     per_layer: dict[str, list[dict[str, Any]]] = {}
@@ -441,14 +439,21 @@ def step_findings(
     Raises:
         ValueError: If a threshold is out of range.
     """
-    dead = _check_fraction("dead", dead, DEFAULT_DEAD)
-    saturated = _check_fraction("saturated", saturated, DEFAULT_SATURATED)
-    scale = _check_scale(scale)
+    dead, saturated, scale = _thresholds(dead, saturated, scale)
     catalog = list(catalog)
     found = _step_findings(
         stats, label(epoch), _input_ids(catalog), _bounds(catalog), dead, saturated, scale
     )
     return [f for lid in model_order(list(stats), catalog) for f in found[lid]]
+
+
+def _thresholds(dead: Any, saturated: Any, scale: Any) -> tuple[float, float, float]:
+    """The findings' thresholds, checked (a `ValueError` names the one out of range)."""
+    return (
+        _check_fraction("dead", dead, DEFAULT_DEAD),
+        _check_fraction("saturated", saturated, DEFAULT_SATURATED),
+        _check_scale(scale),
+    )
 
 
 def _bounds(catalog: Sequence[Any]) -> dict[str, Any]:
