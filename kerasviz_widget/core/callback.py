@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from .extract import sync_trainer_state
 from .session import RecordingSession
 
 #: Largest share of training wall time that per-batch snapshots may take.
@@ -226,9 +227,7 @@ class RecordingCallback(keras.callbacks.Callback):
         into the model first, as the extractor does for the weights. `None` if they cannot be
         read: the step is recorded without logs."""
         with contextlib.suppress(Exception):
-            sync = getattr(self.model, "jax_state_sync", None)
-            if sync is not None:
-                sync()
+            sync_trainer_state(self.model)
             return self.model.get_metrics_result()
         return None
 

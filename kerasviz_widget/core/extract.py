@@ -880,9 +880,7 @@ def _compile(
         jitted = jax.jit(stateless)
 
         def call_jax(*xs: np.ndarray) -> list[Any]:
-            sync = getattr(model, "jax_state_sync", None)
-            if sync is not None:
-                sync()  # inside `fit`, the trainer's current weights
+            sync_trainer_state(model)
             return jitted([v.value for v in variables], *_distribute(xs))
 
         return _Compiled(call_jax, lambda: count[0], run)
@@ -895,6 +893,15 @@ def _compile(
 
         return _Compiled(call_torch, lambda: 1, run)
     return _Compiled(run, lambda: 1, run)  # pragma: no cover - NumPy backend: plain calls
+
+
+def sync_trainer_state(model: Any) -> None:
+    """Inside `fit` on JAX the trainer holds the model's state (weights, metrics); copy it back
+    into the model's variables before reading them (Keras' `jax_state_sync`). Nothing to do on
+    the other backends, or outside `fit`."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
 
 
 def _to_numpy(value: Any, *, copy: bool = True) -> np.ndarray:
