@@ -12,12 +12,14 @@ setups, interleaved round by round so that a slow moment of the machine hits eve
 
 Each setup has its own model, warmed up by one epoch (so tracing is not timed); each round fits
 it for `--epochs` more. The script prints the median wall time of each setup and its ratio to the
-baseline measured in the same run, and the share of each fit that the viewer itself took (its
+baseline measured in the same run; then, as the rounds are interleaved, the ratio of each round's
+fit to the baseline of the same round (paired), with a 95% bootstrap interval of its median, which
+says whether a target is met or lies inside the noise; and the share of each fit that the viewer itself took (its
 callback measures its own time, on the training thread and on its worker thread), which a busy
 shared machine disturbs far less than wall-time ratios. Targets: per-epoch snapshots <= 1.02x, every 10 batches
 <= 1.05x, and both faster than TensorBoard's histograms.
 
-Run: `python bench/fit_overhead.py [--repeats 5] [--epochs 10]`, on the backend `KERAS_BACKEND`
+Run: `python bench/fit_overhead.py [--repeats 11] [--epochs 10]`, on the backend `KERAS_BACKEND`
 names.
 """
 
@@ -54,9 +56,22 @@ class SubModelPerLayer(keras.callbacks.Callback):
         self.outputs.append(outs)
 
 
+def paired_ratio(
+    times: list[float], base: list[float], resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """The median of the per-round ratios `times[r] / base[r]`, and a 95% bootstrap interval of
+    that median (rounds resampled with replacement)."""
+    ratios = np.asarray(times) / np.asarray(base)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, ratios.size, size=(resamples, ratios.size))
+    medians = np.median(ratios[picks], axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(np.median(ratios)), float(low), float(high)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
+    parser.add_argument("--repeats", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per fit (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     args = parser.parse_args()
@@ -137,6 +152,11 @@ def main() -> None:
         med = statistics.median(ts)
         runs = " ".join(f"{t:.2f}" for t in ts)
         print(f"{name:<40} {med:9.3f} {med / base:6.3f}x   {runs}")
+    print("paired: each round against the baseline of the same round (median, 95% bootstrap CI)")
+    for name, ts in times.items():
+        if name != "no callback":
+            mid, low, high = paired_ratio(ts, times["no callback"])
+            print(f"  {name:<38} {mid:6.3f}x   [{low:.3f}, {high:.3f}]")
     for name, values in shares.items():
         if values:
             print(

@@ -44,6 +44,7 @@ Ids:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import math
@@ -357,7 +358,7 @@ def _validate_array(
 ) -> np.ndarray:
     label = "The probe" if name == INPUT_ID else f"The probe input {name!r}"
     try:
-        x = np.asarray(value)
+        x = _as_numpy(value)
     except Exception as exc:  # noqa: BLE001 - report any conversion failure the same way
         raise TypeError(
             f"{label} must be a NumPy array (or convertible to one), got "
@@ -378,7 +379,7 @@ def _validate_array(
             "e.g. `probe=x_val[:16]`."
         )
     want = np.dtype(dtype) if dtype != "bfloat16" else np.dtype("float32")
-    kind = x.dtype.kind
+    kind = _number_kind(x.dtype)
     if want.kind in "iu" and kind not in "iu":
         raise ValueError(
             f"{label} has dtype {x.dtype}, but the model {model_name!r} expects integer inputs "
@@ -396,6 +397,27 @@ def _validate_array(
             "Pass a boolean array."
         )
     return np.ascontiguousarray(x, dtype=want)
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    """`value` as a NumPy array; a backend tensor NumPy cannot take itself (a PyTorch bfloat16
+    tensor) through Keras."""
+    try:
+        return np.asarray(value)
+    except TypeError:
+        if not keras.ops.is_tensor(value):
+            raise
+        return keras.ops.convert_to_numpy(value)
+
+
+def _number_kind(dtype: np.dtype) -> str:
+    """NumPy's kind of `dtype`, with `f` for the floats NumPy has no kind for (`bfloat16` and the
+    float8 types of `ml_dtypes`, which JAX and Keras use; kind `V`)."""
+    if dtype.kind == "V":
+        with contextlib.suppress(ValueError):  # a structured or raw void dtype: not a number
+            if keras.backend.is_float_dtype(dtype):
+                return "f"
+    return dtype.kind
 
 
 def check_batch_type(value: Any, what: str = "The probe") -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import keras
+import ml_dtypes
 import numpy as np
 import pytest
 from keras import layers
@@ -581,6 +582,34 @@ def test_probe_of_strings_is_rejected():
     model = _small_functional()
     with pytest.raises(ValueError, match=r"dtype <U1.*expects numbers"):
         check_probe(model, np.full((2, 5), "a"))
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float8_e4m3fn"])
+def test_probe_of_a_float_numpy_has_no_kind_for_is_taken_as_float32(name):
+    # JAX and mixed-precision pipelines hand out bfloat16 batches (ml_dtypes, NumPy kind "V").
+    model = _small_functional()
+    probe = np.linspace(-2, 2, 10).reshape(2, 5).astype(getattr(ml_dtypes, name))
+    checked = check_probe(model, probe)
+    assert checked.dtype == np.float32
+    np.testing.assert_array_equal(checked, probe.astype(np.float32))
+    out = layer_output(model, model.layers[-1].name, probe)
+    np.testing.assert_allclose(out, model.predict_on_batch(probe.astype(np.float32)), rtol=1e-6)
+
+
+def test_probe_as_a_bfloat16_tensor_of_the_backend():
+    # PyTorch's bfloat16 tensors do not convert with np.asarray; Keras converts them.
+    model = _small_functional()
+    values = np.linspace(-2, 2, 10, dtype="float32").reshape(2, 5)
+    probe = keras.ops.convert_to_tensor(values, dtype="bfloat16")
+    checked = check_probe(model, probe)
+    assert checked.dtype == np.float32
+    np.testing.assert_array_equal(checked, values.astype(ml_dtypes.bfloat16).astype(np.float32))
+
+
+def test_probe_of_structured_dtype_is_rejected():
+    model = _small_functional()
+    with pytest.raises(ValueError, match=r"dtype \[\('a', '<f4'\)\].*expects numbers"):
+        check_probe(model, np.zeros((2, 5), dtype=[("a", "f4")]))
 
 
 def test_empty_probe_is_rejected():
