@@ -74,10 +74,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per fit (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument(
+        "--data-repeat",
+        type=int,
+        default=1,
+        help="train on the images this many times over per epoch (default 1): longer epochs, the "
+        "same snapshot per epoch",
+    )
     args = parser.parse_args()
 
     x, y = digits()
     probe = x[:16]
+    x, y = np.tile(x, (args.data_repeat, 1, 1, 1)), np.tile(y, args.data_repeat)
     logdir = tempfile.mkdtemp(prefix="kerasviz-bench-tb-")
     setups: dict[str, tuple[keras.Model, object]] = {}
 
@@ -152,17 +160,26 @@ def main() -> None:
         med = statistics.median(ts)
         runs = " ".join(f"{t:.2f}" for t in ts)
         print(f"{name:<40} {med:9.3f} {med / base:6.3f}x   {runs}")
-    print("paired: each round against the baseline of the same round (median, 95% bootstrap CI)")
+    print(
+        "paired: each round against the baseline of the same round (median, 95% bootstrap CI), "
+        "and the median difference per epoch"
+    )
     for name, ts in times.items():
         if name != "no callback":
             mid, low, high = paired_ratio(ts, times["no callback"])
-            print(f"  {name:<38} {mid:6.3f}x   [{low:.3f}, {high:.3f}]")
+            extra = statistics.median(np.subtract(ts, times["no callback"])) / args.epochs
+            print(
+                f"  {name:<38} {mid:6.3f}x   [{low:.3f}, {high:.3f}]   "
+                f"{extra * 1e3:+8.2f} ms per epoch"
+            )
     for name, values in shares.items():
         if values:
+            per_epoch = statistics.median(values) * statistics.median(times[name]) / args.epochs
             print(
                 f"{name}: the viewer's own time (training thread + worker) is "
-                f"{statistics.median(values):.2%} of the fit (median); counting the worker's "
-                f"CPU time instead of its wall time, {statistics.median(cpu_shares[name]):.2%}"
+                f"{statistics.median(values):.2%} of the fit (median, {per_epoch * 1e3:.2f} ms per "
+                f"epoch); counting the worker's CPU time instead of its wall time, "
+                f"{statistics.median(cpu_shares[name]):.2%}"
             )
     cb = last_callbacks["viewer.callback(every_n_batches=10)"][0]
     due = cb.taken + cb.skipped

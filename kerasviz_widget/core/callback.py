@@ -20,7 +20,8 @@ import keras
 from .extract import sync_trainer_state
 from .session import RecordingSession
 
-#: Largest share of training wall time that per-batch snapshots may take.
+#: Largest share of training wall time that the recording may take before per-batch snapshots are
+#: skipped (epoch snapshots, never skipped, count first).
 MAX_OVERHEAD = 0.05
 
 
@@ -58,9 +59,10 @@ class RecordingCallback(keras.callbacks.Callback):
 
     Per-batch snapshots are throttled: the callback measures how long each snapshot takes and how
     much training time has passed, and skips a due snapshot when the session's running cost would
-    exceed `max_overhead` of the training time (the session's worker time counts too). Skipped
-    snapshots are counted (`skipped`) and the count goes to the session's status. Epoch snapshots
-    are never skipped.
+    exceed `max_overhead` of the training time (the session's worker time counts too). Epoch
+    snapshots are never skipped, but their cost counts: where they alone take most of the budget
+    (epochs of a few tens of milliseconds), few per-batch snapshots are taken. Skipped snapshots
+    are counted (`skipped`) and the count goes to the session's status.
 
     A failure inside the session (an output that cannot be extracted, the front-end gone, a full
     disk, ...) is caught, shown in the status and warned once per `fit`; training goes on.
@@ -70,8 +72,8 @@ class RecordingCallback(keras.callbacks.Callback):
             `Recorder` on a worker that is not the chief).
         every_n_batches: Also snapshot every this many training batches. Defaults to `None`,
             epoch ends only.
-        max_overhead: Largest share of training wall time that per-batch snapshots may take.
-            Defaults to `0.05`.
+        max_overhead: Largest share of training wall time that the recording may take before
+            per-batch snapshots are skipped. Defaults to `0.05`.
         clock: A function returning seconds, used to measure costs. Defaults to
             `time.perf_counter`.
 

@@ -199,8 +199,8 @@ class TensorViewer:
         It records epoch 0 before training (only if the history is still empty), a step after
         every epoch, and, when `every_n_batches` is given, a step every that many batches,
         labelled with a fractional epoch (`1.5` is halfway through the second epoch). Per-batch
-        snapshots are throttled to at most 5% of training time; skipped ones are counted in the
-        status line. Training logs (loss, metrics, `val_*`) travel with each step. A second
+        snapshots are throttled: one is skipped when recording (epoch snapshots included) would
+        take more than 5% of training time; skipped ones are counted in the status line. Training logs (loss, metrics, `val_*`) travel with each step. A second
         `fit` continues the numbering. A viewer failure never stops training: it is shown in
         the status line and warned once.
 
