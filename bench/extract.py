@@ -1,6 +1,8 @@
 """Benchmark of the extraction engine against a compiled forward pass (issue 7).
 
-For each model, on one probe, in one run (median of repeats, after a warm-up call):
+For each model, on one probe, in one run (median of repeats, after a warm-up call; rows 1, 2 and
+3b-c are timed round by round, in a rotated order, so that a slow moment of the machine hits
+the forward pass and the paths measured against it alike):
 
 1. a compiled forward pass, `model.predict_on_batch(probe)` (the baseline);
 2. the cached `Extractor` returning every layer's output as NumPy, (a) alone and (b) with every
@@ -30,6 +32,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -65,10 +68,10 @@ MODELS = {
         lambda: keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3)),
         (96, 96, 3),
         16,
-        5,
+        9,
         4,
     ),
-    "ResNet50 224x224": (lambda: keras.applications.ResNet50(weights=None), (224, 224, 3), 8, 3, 2),
+    "ResNet50 224x224": (lambda: keras.applications.ResNet50(weights=None), (224, 224, 3), 8, 5, 2),
 }
 
 
@@ -80,6 +83,21 @@ def timed(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def timed_together(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """The median seconds of each function, timed round by round (the order rotated each round),
+    after one warm-up call of each."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def keract_row(model, probe) -> tuple[float | None, str]:
@@ -115,15 +133,12 @@ def bench_model(name: str, spec) -> dict:
     keras.utils.set_random_seed(0)
     model = build()
     probe = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
-    forward = timed(lambda: model.predict_on_batch(probe), repeats)
     t0 = time.perf_counter()
     extractor = Extractor(model)
     arrays = extractor(probe)
     build_s = time.perf_counter() - t0
     total_mb = sum(a.nbytes for a in arrays.values()) / 2**20
     bounds = {info.id: info.bounds for info in extractor.layers}  # as a recording passes them
-    extract = timed(lambda: extractor(probe), repeats)
-    extract_displays = timed(lambda: extractor.with_displays(probe, DEFAULT_MAX_VALUES), repeats)
     ref_reduce = timed(
         lambda: [
             reduce_array(k, a, epoch=0, bounds=bounds.get(k)) for k, a in extractor(probe).items()
@@ -135,12 +150,20 @@ def bench_model(name: str, spec) -> dict:
         outputs, displays = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
         reduce_many(outputs, epoch=0, bounds=bounds, displays=displays)
 
-    snapshot = timed(recording, repeats)
-    numpy_displays = timed(lambda: reduce_many(extractor(probe), epoch=0, bounds=bounds), repeats)
     _, displays = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
-    only_fast = timed(
-        lambda: reduce_many(arrays, epoch=0, bounds=bounds, displays=displays), repeats
+    t = timed_together(
+        {
+            "forward": lambda: model.predict_on_batch(probe),
+            "extract": lambda: extractor(probe),
+            "extract_displays": lambda: extractor.with_displays(probe, DEFAULT_MAX_VALUES),
+            "snapshot": recording,
+            "numpy_displays": lambda: reduce_many(extractor(probe), epoch=0, bounds=bounds),
+            "only_fast": lambda: reduce_many(arrays, epoch=0, bounds=bounds, displays=displays),
+        },
+        repeats,
     )
+    forward, extract, extract_displays = t["forward"], t["extract"], t["extract_displays"]
+    snapshot, numpy_displays, only_fast = t["snapshot"], t["numpy_displays"], t["only_fast"]
     keract_s, keract_note = keract_row(model, probe)
     sub_s, sub_note = submodel_row(model, probe, subset)
     return {
@@ -212,7 +235,8 @@ def main() -> None:
     env = (
         f"Keras {keras.__version__} ({keras.backend.backend()}), NumPy {np.__version__}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPU cores. "
-        "Medians of repeats in one run; ratios are to (1) measured in the same run."
+        "Medians of repeats in one run (rows 1, 2 and 3b-c timed round by round, interleaved); "
+        "ratios are to (1) measured in the same run."
     )
     body = env + "\n\n" + table(results)
     print(body)
