@@ -37,3 +37,10 @@ def digits_cnn() -> keras.Model:
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def rotated(names: list[str], round_: int) -> list[str]:
+    """`names` rotated by `round_`: who goes first changes from round to round, so that neither
+    the setup timed first (a cold cache) nor the one timed last is always the same."""
+    k = round_ % len(names)
+    return names[k:] + names[:k]

@@ -30,7 +30,6 @@ import pathlib
 import platform
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
@@ -38,8 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from common import rotated  # noqa: E402  (puts this checkout first on sys.path)
 
 from kerasviz_widget.core.extract import Extractor  # noqa: E402
 from kerasviz_widget.core.reduce import reduce_array, reduce_many  # noqa: E402
@@ -93,7 +91,7 @@ def timed_together(fns: dict[str, Callable[[], object]], repeats: int) -> dict[s
     times: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        for name in rotated(names, r):
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)

@@ -12,12 +12,13 @@ setups, interleaved round by round so that a slow moment of the machine hits eve
 
 Each setup has its own model, warmed up by one epoch (so tracing is not timed); each round fits
 it for `--epochs` more. The script prints the median wall time of each setup and its ratio to the
-baseline measured in the same run; then, as the rounds are interleaved, the ratio of each round's
-fit to the baseline of the same round (paired), with a 95% bootstrap interval of its median, which
-says whether a target is met or lies inside the noise; and the share of each fit that the viewer itself took (its
-callback measures its own time, on the training thread and on its worker thread), which a busy
-shared machine disturbs far less than wall-time ratios. Targets: per-epoch snapshots <= 1.02x, every 10 batches
-<= 1.05x, and both faster than TensorBoard's histograms.
+baseline measured in the same run; then, as the rounds are interleaved, the ratio of each
+round's fit to the baseline of the same round (paired), with a 95% bootstrap interval of its
+median, which says whether a target is met or lies inside the noise; and the share of each fit
+that the viewer itself took (its callback measures its own time, on the training thread and on
+its worker thread), which a busy shared machine disturbs far less than wall-time ratios.
+Targets: per-epoch snapshots <= 1.02x, every 10 batches <= 1.05x, and both faster than
+TensorBoard's histograms.
 
 Run: `python bench/fit_overhead.py [--repeats 11] [--epochs 10]`, on the backend `KERAS_BACKEND`
 names.
@@ -35,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import digits, digits_cnn  # noqa: E402
+from common import digits, digits_cnn, rotated  # noqa: E402
 
 from kerasviz_widget import TensorViewer  # noqa: E402
 
@@ -122,9 +123,7 @@ def main() -> None:
     shares: dict[str, list[float]] = {name: [] for name in setups}
     cpu_shares: dict[str, list[float]] = {name: [] for name in setups}
     for r in range(args.repeats):
-        names = list(setups)
-        order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
-        for name in order:
+        for name in rotated(list(setups), r):
             model, make = setups[name]
             callbacks = make()
             session = getattr(callbacks[0], "session", None) if callbacks else None
