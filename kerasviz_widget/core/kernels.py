@@ -12,10 +12,13 @@ GIL, so `reduce_many`'s threads run it side by side.
   (no `nnan`/`ninf` flag).
 - The histogram follows the bin rule of `core/reduce.py` and is compiled with no fast-math flag:
   every operation of `min(bins - 1, floor((x*k - lo*k) * s))` is rounded as written, in the bin
-  precision, so the counts equal the NumPy reference's exactly.
+  precision, so the counts equal the NumPy reference's exactly. The bin indices are unsigned
+  (numba tests a signed index for wrap-around at every increment) and counted into `TABLES`
+  tables side by side: 0.43 ns per value instead of 0.71 with four signed-index tables.
 - `l1_change` and `widest_channel` read a display array's float16 bits (numba has no float16)
   through `FLOAT16_TABLE`, for `reduce.relative_change` and `reduce.default_channel`.
-- `dead_units` counts the units that are 0 everywhere, for `dead_fraction`, and `same_samples`
+- `dead_units` counts the units that are 0 everywhere, for `dead_fraction` (an OR of each
+  unit's bits, a SIMD loop over whole rows, counted every `DEAD_ROWS` rows), and `same_samples`
   tells whether every probe sample's output equals the first's, for `constant`; both read the
   output's bits (any dtype alike) and stop as soon as the answer is known.
 
@@ -35,6 +38,10 @@ import numpy as np
 CHUNK = 1 << 14
 """Values per chunk: 64 KB of float32, which stays in cache while the chunk's sums, deviations and
 bin indices are taken (4 K to 64 K values measured alike)."""
+
+TABLES = 8
+"""Histogram tables `stats_counts` counts into, one per position mod 8 (the loop is unrolled by
+hand for 8)."""
 
 _SUMS = frozenset({"reassoc", "nsz", "contract"})
 
@@ -66,6 +73,25 @@ def _sums(x: np.ndarray) -> tuple[float, float, int]:  # pragma: no cover - comp
 
 
 @_jit(fastmath=set(_SUMS))
+def _sums_saturated(
+    x: np.ndarray, low: float, high: float
+) -> tuple[float, float, int, int]:  # pragma: no cover - compiled
+    """`_sums` and, in the same loop, the saturated count of a chunk: values `<= low` or
+    `>= high`, compared in float64 (`-inf` and `inf` count nothing: the values are finite)."""
+    s = 0.0
+    sa = 0.0
+    z = 0
+    n = 0
+    for i in range(x.size):
+        w = np.float64(x[i])
+        s += w
+        sa += abs(w)
+        z += w == 0.0
+        n += (w <= low) | (w >= high)
+    return s, sa, z, n
+
+
+@_jit(fastmath=set(_SUMS))
 def _squared_deviations(x: np.ndarray, mean: float) -> float:  # pragma: no cover - compiled
     """Sum of squared deviations of a chunk from `mean`, in float64."""
     q = 0.0
@@ -73,21 +99,6 @@ def _squared_deviations(x: np.ndarray, mean: float) -> float:  # pragma: no cove
         d = np.float64(x[i]) - mean
         q += d * d
     return q
-
-
-@_jit()
-def _saturated(
-    x: np.ndarray, low: float, high: float, below: bool, above: bool
-) -> int:  # pragma: no cover - compiled
-    """How many values of a chunk are `<= low` (when `below`) or `>= high` (when `above`)."""
-    n = 0
-    if below:
-        for i in range(x.size):
-            n += np.float64(x[i]) <= low
-    if above:
-        for i in range(x.size):
-            n += np.float64(x[i]) >= high
-    return n
 
 
 @_jit()
@@ -129,12 +140,18 @@ def stats_counts(
     """
     n = x.size
     top = np.int32(bins - 1)
-    index = np.empty(min(n, CHUNK), np.int32)
-    # Four tables, one per value mod 4: runs of equal bins (a ReLU's zeros) do not wait on one
-    # counter's previous increment.
-    tables = np.zeros((4, bins), np.int64)
-    t0, t1, t2, t3 = tables[0], tables[1], tables[2], tables[3]
+    # Unsigned indices: numba adds no wrap-around test for a negative index to each increment.
+    index = np.empty(min(n, CHUNK), np.uint32)
+    # TABLES tables, one per position mod TABLES, side by side in one array: runs of equal bins
+    # (a ReLU's zeros) do not wait on one counter's previous increment.
+    tables = np.zeros(TABLES * bins, np.int64)
+    offsets = np.arange(TABLES).astype(np.uint32) * np.uint32(bins)
+    o1, o2, o3 = offsets[1], offsets[2], offsets[3]
+    o4, o5, o6, o7 = offsets[4], offsets[5], offsets[6], offsets[7]
     count = scale != 0
+    saturating = below or above
+    low = low if below else -np.inf
+    high = high if above else np.inf
     total = 0.0
     abs_total = 0.0
     zeros = 0
@@ -145,7 +162,11 @@ def stats_counts(
         stop = min(n, start + CHUNK)
         m = stop - start
         chunk = x[start:stop]
-        s, sa, z = _sums(chunk)
+        if saturating:
+            s, sa, z, more = _sums_saturated(chunk, low, high)
+        else:
+            s, sa, z = _sums(chunk)
+            more = 0
         part_mean = s / m
         q = _squared_deviations(chunk, part_mean)
         delta = part_mean - mean
@@ -154,23 +175,27 @@ def stats_counts(
         total += s
         abs_total += sa
         zeros += z
-        saturated += _saturated(chunk, low, high, below, above)
+        saturated += more
         if not count:
             continue
         # The bin rule, every operation rounded as written (no fast-math flag on this function);
         # t = (x*k - lo*k) * s >= 0, so truncation is floor.
         values = binned[start:stop]
         for i in range(m):
-            index[i] = min(np.int32((values[i] * k - lok) * scale), top)
-        quads = m - m % 4
-        for i in range(0, quads, 4):
-            t0[index[i]] += 1
-            t1[index[i + 1]] += 1
-            t2[index[i + 2]] += 1
-            t3[index[i + 3]] += 1
-        for i in range(quads, m):
-            t0[index[i]] += 1
-    return total, abs_total, zeros, saturated, m2, tables.sum(axis=0)
+            index[i] = np.uint32(min(np.int32((values[i] * k - lok) * scale), top))
+        whole = m - m % TABLES
+        for i in range(0, whole, TABLES):
+            tables[index[i]] += 1
+            tables[index[i + 1] + o1] += 1
+            tables[index[i + 2] + o2] += 1
+            tables[index[i + 3] + o3] += 1
+            tables[index[i + 4] + o4] += 1
+            tables[index[i + 5] + o5] += 1
+            tables[index[i + 6] + o6] += 1
+            tables[index[i + 7] + o7] += 1
+        for i in range(whole, m):
+            tables[index[i]] += 1
+    return total, abs_total, zeros, saturated, m2, tables.reshape(TABLES, bins).sum(axis=0)
 
 
 # ----------------------------------------------------------------- display arrays (float16)
@@ -237,20 +262,31 @@ def widest_channel(
 # ----------------------------------------------------------------- dead units
 
 
+DEAD_ROWS = 16
+"""Rows `dead_units` reads between two counts of the units still without a value that is not 0."""
+
+
 @_jit()
 def dead_units(bits: np.ndarray, mask: Any) -> int:  # pragma: no cover - compiled; tested
     """How many columns of a C-contiguous `(rows, units)` array, given by its bits as unsigned
     integers, hold only zeros: a value is 0 when `bits & mask` is 0 (`mask` leaves out a float's
-    sign bit, so `-0.0` is a zero; NaN and infinities are not). Rows are read until every unit has
-    shown a value that is not zero: in a live layer that is the first few rows."""
+    sign bit, so `-0.0` is a zero; NaN and infinities are not).
+
+    The bits of each column are OR-ed together (a SIMD loop over whole rows): a column holds only
+    zeros when its OR has no bit of `mask`. Every `DEAD_ROWS` rows the columns left are counted,
+    and the scan stops when none is: in a live layer that is after the first rows. A layer with
+    a dead unit is read to its end, at the speed of memory.
+    """
     rows, units = bits.shape
-    alive = np.zeros(units, np.bool_)
+    seen = np.zeros(units, bits.dtype)
     left = units
-    for r in range(rows):
+    for start in range(0, rows, DEAD_ROWS):
+        for r in range(start, min(rows, start + DEAD_ROWS)):
+            for u in range(units):
+                seen[u] |= bits[r, u]
+        left = 0
         for u in range(units):
-            if not alive[u] and bits[r, u] & mask:
-                alive[u] = True
-                left -= 1
+            left += (seen[u] & mask) == 0
         if left == 0:
             break
     return left

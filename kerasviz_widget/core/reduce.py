@@ -801,7 +801,8 @@ def _dead_fraction(a: np.ndarray, zeros: int) -> float | None:
 
     Fewer zeros than rows leave no dead unit. Otherwise `kernels.dead_units` reads the rows, by
     their bits (`_bit_rule`), until every unit has shown a value that is not 0 (NaN and
-    infinities are not 0), which in a live layer is the first few rows.
+    infinities are not 0), which in a live layer is the first rows; a layer with a dead unit is
+    read to its end, in a SIMD loop.
     """
     if a.ndim < 2 or a.size == 0:
         return None

@@ -153,6 +153,21 @@ def test_a_nan_is_not_dead_and_an_infinity_is_not_zero():
         assert stats["dead_fraction"] == pytest.approx(1 / 3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int8])
+@pytest.mark.parametrize("rows", [15, 16, 17, 100])
+def test_a_unit_that_wakes_in_the_last_row_is_not_dead(dtype, rows):
+    # The compiled scan ORs the rows' bits together and counts the units left every 16 rows.
+    a = np.zeros((rows, 5), dtype=dtype)
+    a[:, 0] = 1  # alive from the first row
+    a[-1, 1] = 1  # alive only in the last row
+    a[rows // 2, 2] = -1  # alive in the middle
+    if a.dtype.kind == "f":
+        a[:, 3] = -0.0  # a negative zero is a zero: dead
+    want = 2 / 5  # units 3 and 4
+    for stats in (compute_stats(a), reduce_many({"a": a, "b": a}, epoch=0)["a"].stats):
+        assert stats["dead_fraction"] == pytest.approx(want)
+
+
 def test_nan_at_the_same_place_in_every_sample_is_still_constant():
     a = np.tile(np.array([[1.0, np.nan, np.inf]], dtype=np.float32), (3, 1))
     assert compute_stats(a)["constant"] == 1.0
