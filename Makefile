@@ -13,6 +13,8 @@ STAMP  := $(VENV)/.installed
 BUNDLE := kerasviz_widget/static/widget.js
 JS_SRC := $(wildcard js/src/*.js js/src/*.css)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Three environments of a few GB each: keep no second copy of every wheel in pip's cache.
+export PIP_NO_CACHE_DIR := 1
 
 # What each extra backend runs; browser tests are left out there ("not browser").
 # JAX: the Python suite but the TensorFlow-only parts (the notebooks' recipes use tf.GradientTape
