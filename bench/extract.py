@@ -145,10 +145,10 @@ def bench_model(name: str, spec) -> dict:
     )
 
     def recording() -> None:
-        outputs, displays = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
-        reduce_many(outputs, epoch=0, bounds=bounds, displays=displays)
+        outputs, displays, ranges = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
+        reduce_many(outputs, epoch=0, bounds=bounds, displays=displays, ranges=ranges)
 
-    _, displays = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
+    _, displays, ranges = extractor.with_displays(probe, DEFAULT_MAX_VALUES)
     t = timed_together(
         {
             "forward": lambda: model.predict_on_batch(probe),
@@ -156,7 +156,9 @@ def bench_model(name: str, spec) -> dict:
             "extract_displays": lambda: extractor.with_displays(probe, DEFAULT_MAX_VALUES),
             "snapshot": recording,
             "numpy_displays": lambda: reduce_many(extractor(probe), epoch=0, bounds=bounds),
-            "only_fast": lambda: reduce_many(arrays, epoch=0, bounds=bounds, displays=displays),
+            "only_fast": lambda: reduce_many(
+                arrays, epoch=0, bounds=bounds, displays=displays, ranges=ranges
+            ),
         },
         repeats,
     )

@@ -83,3 +83,38 @@ def display_tensor(x: Any, max_values: int) -> Any:
         else:
             a = a / ops.convert_to_tensor(sizes.astype(ct))
     return ops.cast(a, "float16")
+
+
+RANGE_DTYPES = ("float32", "float16")
+"""Output dtypes whose minimum and maximum the backend computes (`value_ranges`); the
+statistics of any other dtype take them on the host."""
+
+
+def value_ranges(tensors: list[Any]) -> Any:
+    """The minimum and maximum of each tensor, as one `(L, 2)` float32 tensor.
+
+    Computed inside the extractor's compiled function, right after each output is produced, so
+    the host's statistics (`reduce.reduce_many`) skip their own pass for the range. Both are
+    exact (a minimum is one of the values; float16 widens to float32 exactly). A tensor of
+    another dtype (`RANGE_DTYPES`), or an empty one, gets a NaN row: the host takes its range
+    itself. The backends' minimum and maximum propagate NaN, so a non-finite row tells the host
+    that the output holds NaN or infinities, which it then counts; the host checks this too (a
+    non-finite value makes its float64 sum non-finite) and takes the range again if a backend
+    did not propagate one.
+
+    Args:
+        tensors: Layer output tensors, batch first.
+
+    Returns:
+        A float32 tensor of shape `(len(tensors), 2)`: `[min, max]` per tensor.
+    """
+    rows = []
+    for x in tensors:
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if dtype in RANGE_DTYPES and all(int(d) > 0 for d in x.shape):
+            rows.append(
+                ops.stack([ops.cast(ops.min(x), "float32"), ops.cast(ops.max(x), "float32")])
+            )
+        else:
+            rows.append(ops.convert_to_tensor(np.full(2, np.nan, np.float32)))
+    return ops.stack(rows) if rows else ops.zeros((0, 2), "float32")

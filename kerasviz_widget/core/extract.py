@@ -56,7 +56,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .display import display_tensor
+from .display import display_tensor, value_ranges
 from .health import activation_bounds
 from .reduce import Bounds
 
@@ -1145,7 +1145,9 @@ class Extractor:
             for info in watched:
                 if info.strategy == STRATEGY_INPUT:
                     by_id[info.id] = xs[info.input_index]
-            return values + [display_tensor(by_id[info.id], max_values) for info in watched]
+            tensors = [by_id[info.id] for info in watched]
+            displays = [display_tensor(t, max_values) for t in tensors]
+            return [*values, *displays, value_ranges(tensors)]
 
         return _compile(run_with_displays, model, spec, arrays, batch=True)
 
@@ -1254,29 +1256,61 @@ class Extractor:
 
     def with_displays(
         self, probe: Any, max_values: int
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Outputs of every watched layer on `probe` and their display arrays, from one compiled
-        function: the backend pools and casts the displays (`core.display`) in the same call.
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, tuple[float, float]]]:
+        """Outputs of every watched layer on `probe`, their display arrays and their ranges, from
+        one compiled function: the backend pools and casts the displays and takes each output's
+        minimum and maximum (`core.display`) in the same call.
 
         Args:
             probe: A batch of model inputs, as accepted by `check_probe`.
             max_values: Most values of each display array.
 
         Returns:
-            `(outputs, displays)`, both `{id: array}` in `self.ids` order, read-only (views of
-            the backend's host buffers where it has them); displays are float16.
+            `(outputs, displays, ranges)`, each `{id: ...}` in `self.ids` order: the outputs,
+            read-only (views of the backend's host buffers where it has them); the float16
+            displays; and `(min, max)` of each output as floats, NaN for one whose range the
+            backend does not take (`display.value_ranges`) or that holds NaN or infinities.
+        """
+        return self.start_with_displays(probe, max_values)()
+
+    def start_with_displays(
+        self, probe: Any, max_values: int
+    ) -> Callable[
+        [], tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, tuple[float, float]]]
+    ]:
+        """Start `with_displays` on `probe` with the weights of this moment; the function it
+        returns brings the results to the host.
+
+        The compiled function is called here. JAX only dispatches it: the device computes while
+        the caller goes on (the training loop, when a recording session calls this from a
+        callback), and the returned function waits for it, on whatever thread calls it (the
+        session's worker). The weights are read at the call, so the results are those of this
+        moment however late they are fetched.
+
+        Returns:
+            A function of no argument that returns what `with_displays` returns.
         """
         arrays = self._probe_arrays(probe)
         values = self._function(arrays, max_values)(*arrays)
-        n = len(values) - len(self.layers)
-        out = self._inputs(arrays)
-        for info, v in zip(self._order(), values[:n], strict=True):
-            out[info.id] = _to_numpy(v, copy=False)
-        displays = {
-            info.id: _to_numpy(v, copy=False)
-            for info, v in zip(self.layers, values[n:], strict=True)
-        }
-        return {lid: out[lid] for lid in self.ids}, displays
+        order, layers, ids = self._order(), list(self.layers), list(self.ids)
+        inputs = self._inputs(arrays)
+
+        def fetch() -> tuple[
+            dict[str, np.ndarray], dict[str, np.ndarray], dict[str, tuple[float, float]]
+        ]:
+            n = len(values) - len(layers) - 1
+            out = dict(inputs)
+            for info, v in zip(order, values[:n], strict=True):
+                out[info.id] = _to_numpy(v, copy=False)
+            displays = {
+                info.id: _to_numpy(v, copy=False)
+                for info, v in zip(layers, values[n:-1], strict=True)
+            }
+            rows = _to_numpy(values[-1]).tolist()
+            ranges = {info.id: (lo, hi) for info, (lo, hi) in zip(layers, rows, strict=True)}
+            return {lid: out[lid] for lid in ids}, displays, ranges
+
+        return fetch
 
 
 # ----------------------------------------------------------------------------- layer_output

@@ -139,7 +139,8 @@ def stats_counts(
         when `scale` is 0).
     """
     n = x.size
-    top = np.int32(bins - 1)
+    zero = scale - scale  # 0 and bins - 1 in the bin precision
+    last = zero + np.float32(bins - 1)
     # Unsigned indices: numba adds no wrap-around test for a negative index to each increment.
     index = np.empty(min(n, CHUNK), np.uint32)
     # TABLES tables, one per position mod TABLES, side by side in one array: runs of equal bins
@@ -179,10 +180,14 @@ def stats_counts(
         if not count:
             continue
         # The bin rule, every operation rounded as written (no fast-math flag on this function);
-        # t = (x*k - lo*k) * s >= 0, so truncation is floor.
+        # t = (x*k - lo*k) * s >= 0, so truncation is floor. A value outside the range (only
+        # if the range given was wrong, e.g. a NaN a backend's minimum did not propagate) goes
+        # to the first or last bin, never past the table.
         values = binned[start:stop]
         for i in range(m):
-            index[i] = np.uint32(min(np.int32((values[i] * k - lok) * scale), top))
+            t = (values[i] * k - lok) * scale
+            t = t if t > zero else zero  # NaN too
+            index[i] = np.uint32(np.int32(t if t < last else last))
         whole = m - m % TABLES
         for i in range(0, whole, TABLES):
             tables[index[i]] += 1

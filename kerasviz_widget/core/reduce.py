@@ -685,18 +685,29 @@ _EMPTY_STATS: dict[str, Any] = {**dict.fromkeys(STAT_KEYS), "zero_fraction": 0.0
 _EMPTY_STATS.update(nan_count=0, inf_count=0)
 """The statistics of a layer before its values are read (the statistics of an empty output)."""
 
+_RANGE_CHARS = frozenset("fe")
+"""Dtype characters (float32, float16) of the outputs whose range a backend may give
+(`display.RANGE_DTYPES`)."""
+
 _KERNEL_DTYPES = frozenset("?bBhHiIlLqQfd")
 """Dtype characters `kernels.stats_counts` reads as they are; numba has no float16, so a float16
 output is converted to float32 first (exact)."""
 
 
 def _fast_stats_histogram(
-    array: np.ndarray, bins: int, bounds: Bounds | None = None
+    array: np.ndarray,
+    bins: int,
+    bounds: Bounds | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> tuple[dict[str, Any], float, float, np.ndarray]:
     """Statistics and histogram in one compiled read of the values, agreeing with the reference.
 
     One native pass gives `min` and `max` (and tells whether any value is not finite; if one is,
-    the finite values are gathered first). Then the compiled kernel of `core/kernels.py` reads the
+    the finite values are gathered first), unless the backend took them in the extractor's call
+    (`value_range`, see `display.value_ranges`): a finite range of a float32 or float16 output
+    says that every value is finite, and is used as it is. Should a backend not propagate NaN
+    into it, the kernel's float64 sum is not finite, and the layer is reduced again from a range
+    taken here (the kernel sends a value outside the range to a bin of the table, never past it). Then the compiled kernel of `core/kernels.py` reads the
     finite values once more, in cache-sized chunks (`kernels.stats_counts`): the float64 sums
     behind `mean`, `mean_abs` and `std`, the zero count and the saturated count (compared in
     float64, only when the output reaches a threshold), and the histogram by the bin rule in the
@@ -712,7 +723,16 @@ def _fast_stats_histogram(
     if size == 0:
         return stats, 0.0, 1.0, counts
     ct = bin_precision(a.dtype)
-    mn, mx = np.minimum.reduce(flat), np.maximum.reduce(flat)
+    given = (
+        value_range is not None
+        and a.dtype.char in _RANGE_CHARS
+        and math.isfinite(value_range[0])
+        and math.isfinite(value_range[1])
+    )
+    if given:
+        mn, mx = a.dtype.type(value_range[0]), a.dtype.type(value_range[1])
+    else:
+        mn, mx = np.minimum.reduce(flat), np.maximum.reduce(flat)
     finite = flat
     if a.dtype.kind == "f" and not (math.isfinite(mn) and math.isfinite(mx)):
         finite = flat[np.isfinite(flat)]
@@ -743,6 +763,8 @@ def _fast_stats_histogram(
         total, abs_total, zeros, more, m2, binned_counts = _kernels().stats_counts(
             read, binned, k, lok, scale, bins, low, high, below, above
         )
+        if given and not math.isfinite(total):  # the given range hid a NaN or an infinity
+            return _fast_stats_histogram(array, bins, bounds)
         saturated += int(more)
         stats["mean"] = total / n
         stats["std"] = math.sqrt(max(m2, 0.0) / n)
@@ -833,6 +855,7 @@ def _reduce_one(
     max_values: int,
     bounds: Bounds | None = None,
     display: np.ndarray | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> Snapshot:
     a = np.asarray(array)
     if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
@@ -841,7 +864,7 @@ def _reduce_one(
         )
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
-    stats, lo, hi, counts = _fast_stats_histogram(a, bins, bounds)
+    stats, lo, hi, counts = _fast_stats_histogram(a, bins, bounds, value_range)
     largest = 0.0 if stats["min"] is None else max(abs(stats["min"]), abs(stats["max"]))
     if display is not None and largest <= FLOAT16_MAX:  # see core/display.py
         layout = layout_of(a.shape)
@@ -870,6 +893,7 @@ def reduce_many(
     max_values: int = DEFAULT_MAX_VALUES,
     bounds: Mapping[str, Bounds | None] | None = None,
     displays: Mapping[str, np.ndarray] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, Snapshot]:
     """Reduce the outputs of every layer of one step, fast; the path of every recording.
 
@@ -892,18 +916,30 @@ def reduce_many(
             (`Extractor.with_displays`, `core.display`), used instead of pooling here unless the
             layer holds a finite value beyond float16's range. Defaults to `None` (every display
             pooled here).
+        ranges: Layer id to `(min, max)` of its output as the backend computed it
+            (`Extractor.with_displays`, `display.value_ranges`), used instead of a pass here
+            where it is finite. Defaults to `None` (every range taken here).
 
     Returns:
         Layer id to `Snapshot`, in the order of `arrays`.
     """
     bounds = bounds or {}
     displays = displays or {}
+    ranges = ranges or {}
     items = list(arrays.items())
 
     def one(i: int) -> Snapshot:
         lid, a = items[i]
         return _reduce_one(
-            lid, a, epoch, batch, bins, max_values, bounds.get(lid), displays.get(lid)
+            lid,
+            a,
+            epoch,
+            batch,
+            bins,
+            max_values,
+            bounds.get(lid),
+            displays.get(lid),
+            ranges.get(lid),
         )
 
     total = sum(int(np.size(a)) for _, a in items)

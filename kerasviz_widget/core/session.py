@@ -1,12 +1,14 @@
 """`RecordingSession`: evaluate the probe, reduce it, and hand every finished step to sinks.
 
 A session holds what recording needs (the probe, the extractor, the `Settings`, a worker thread and
-a failure log) and its sinks. `record` evaluates the probe at once, on the calling thread (the
-weights of that moment); the reductions and the sinks' writes run on the worker during `fit`, in
-parallel with training, or at once otherwise. The session holds the snapshots of the step it
-recorded last, so that each step's `relative_change` statistic (`core.reduce.relative_change`) is
-set before any sink sees the step: the history, the front-end and a run folder all carry it. A failure is shown through the sinks' `status`,
-warned once per run (`report_failures`, from the training thread), and never raised into training.
+a failure log) and its sinks. `record` calls the extractor at once, on the calling thread (the
+weights of that moment); fetching its results to the host (on JAX, waiting for the device), the
+reductions and the sinks' writes run on the worker during `fit`, in parallel with training, or at
+once otherwise. The session holds the snapshots of the step it recorded last, so that each step's
+`relative_change` statistic (`core.reduce.relative_change`) is set before any sink sees the step:
+the history, the front-end and a run folder all carry it. A failure is shown through the sinks'
+`status`, warned once per run (`report_failures`, from the training thread), and never raised
+into training.
 
 A viewer's session has the in-memory `History` and the widget's front-end as sinks; a `Recorder`'s
 has a run folder and, optionally, TensorBoard histograms. The Keras callback
@@ -134,16 +136,16 @@ class RecordingSession:
         start = time.perf_counter()
         key = label(epoch)
         try:
-            arrays, displays = self._evaluate()
+            fetch = self._evaluate()
             step = Step(epoch=key, batch=batch, logs=scalar_logs(logs))
             for sink in self.sinks:
                 sink.taken(step)
             if background and self.background:
                 self._worker.submit(
-                    lambda: self._finish(step, arrays, displays), lambda e: self._fail(key, e)
+                    lambda: self._finish(step, *fetch()), lambda e: self._fail(key, e)
                 )
             else:
-                self._finish(step, arrays, displays)
+                self._finish(step, *fetch())
         except Exception as exc:
             if raise_errors:
                 raise
@@ -155,19 +157,24 @@ class RecordingSession:
             self._traced = True
         return key
 
-    def _evaluate(self) -> tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray] | None]:
-        """The layer outputs on the probe, and their display arrays when the extractor computes
-        them on the backend in the same call (`Extractor.with_displays`)."""
-        with_displays = getattr(self.extract, "with_displays", None)
-        if with_displays is None:
-            return self.extract(self.probe), None
-        return with_displays(self.probe, self.settings.max_values)
+    def _evaluate(self) -> Callable[[], tuple[Mapping[str, np.ndarray], Any, Any]]:
+        """Evaluate the probe with the weights of this moment; the function returned gives the
+        layer outputs on the host, and their display arrays and ranges when the extractor
+        computes them on the backend in the same call (`Extractor.start_with_displays`; else
+        `None`). On JAX the device computes in the background, and the worker waits for the
+        results, not training."""
+        start = getattr(self.extract, "start_with_displays", None)
+        if start is None:
+            arrays = self.extract(self.probe)
+            return lambda: (arrays, None, None)
+        return start(self.probe, self.settings.max_values)
 
     def _finish(
         self,
         step: Step,
         arrays: Mapping[str, np.ndarray],
         displays: Mapping[str, np.ndarray] | None = None,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         """Reduce the arrays of one step and hand it to every sink."""
         s = self.settings
@@ -179,6 +186,7 @@ class RecordingSession:
             max_values=s.max_values,
             bounds={i.id: i.bounds for i in getattr(self.extract, "layers", ())},
             displays=displays,
+            ranges=ranges,
         )
         set_relative_changes(step.snapshots, self._previous)
         self._previous = step.snapshots

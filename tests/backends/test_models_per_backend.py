@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 import keras
@@ -22,7 +23,7 @@ from keras import layers
 
 from kerasviz_widget import Recorder, TensorViewer, layer_output
 from kerasviz_widget.core.callback import RecordingCallback
-from kerasviz_widget.core.extract import Extractor
+from kerasviz_widget.core.extract import Extractor, sync_trainer_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BACKEND = keras.backend.backend()
@@ -277,6 +278,42 @@ def test_per_batch_snapshots_do_not_change_what_fit_computes():
 
     for a, b in zip(train(False), train(True), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_step_fetched_late_holds_the_values_of_its_own_moment():
+    # The probe is evaluated on the training thread and its results are fetched on the worker;
+    # on JAX the device computes in the background while the next train steps run (and donate
+    # the weight buffers). A worker held up for several batches still records, for each step,
+    # the values of the weights at that step.
+    keras.utils.set_random_seed(3)
+    model, probe, fit_x, fit_y, oracle = _nested()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    viewer = TensorViewer(model, probe)
+    session = viewer._source.session
+    gate = threading.Event()
+    weights = {}
+
+    class Keep(keras.callbacks.Callback):
+        """Keeps the weights each per-batch step sees, and lets the worker go at batch 3."""
+
+        def on_train_batch_begin(self, batch, logs=None):
+            sync_trainer_state(self.model)
+            weights[batch] = [_np(w) for w in self.model.weights]
+            if batch == 3:
+                gate.set()
+
+    session._worker.submit(lambda: gate.wait(60), lambda e: None)
+    pace = Pace()
+    callback = RecordingCallback(session, every_n_batches=1, clock=pace)
+    model.fit(fit_x, fit_y, epochs=1, batch_size=4, verbose=0, callbacks=[Keep(), pace, callback])
+    assert viewer.epochs == [0, 0.25, 0.5, 0.75, 1]
+    last = [_np(w) for w in model.weights]
+    for batch, epoch in ((1, 0.25), (2, 0.5), (3, 0.75)):
+        model.set_weights(weights[batch])
+        _assert_matches(lambda lid, epoch=epoch: viewer.values(lid, epoch), oracle(model, probe))
+    assert not np.allclose(viewer.values("head", 0.25), viewer.values("head", 0.75))
+    model.set_weights(last)
+    _assert_matches(lambda lid: viewer.values(lid, 1), oracle(model, probe))
 
 
 def test_custom_training_loop_records_with_snapshot():

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kerasviz_widget.core.display import display_tensor
+from kerasviz_widget.core.display import display_tensor, value_ranges
 from kerasviz_widget.core.extract import Extractor
 from kerasviz_widget.core.extract import _to_numpy as to_numpy
 from kerasviz_widget.core.reduce import (
@@ -91,6 +91,30 @@ def test_backend_display_agrees_with_the_reference(case):
     assert_display_close(got, want, a, max_values)
 
 
+@PROPERTY
+@given(outputs())
+def test_backend_ranges_are_exact_and_a_range_hiding_a_nan_is_taken_again(case):
+    a, _ = case
+    (got,) = to_numpy(value_ranges([keras.ops.convert_to_tensor(a)])).tolist()
+    x = a.astype(np.float64)
+    if a.dtype not in (np.float32, np.float16):
+        assert np.isnan(got).all()  # the host takes it
+    elif np.isnan(x).any():
+        assert np.isnan(got).any()  # NaN propagates: the host counts the non-finite values
+    else:
+        assert got == [x.min(), x.max()]
+    ref = reduce_array("a", a, epoch=0)
+    finite = x[np.isfinite(x)]
+    # As a backend that left NaN and infinities out of its range would give it: the kernel's
+    # float64 sum is not finite, and the layer is reduced from a range taken on the host.
+    for given_range in (got, [finite.min(), finite.max()] if finite.size else got):
+        snap = reduce_many({"a": a}, epoch=0, ranges={"a": tuple(given_range)})["a"]
+        np.testing.assert_array_equal(snap.counts, ref.counts)
+        assert (snap.hist_lo, snap.hist_hi) == (ref.hist_lo, ref.hist_hi)
+        for key in ("min", "max", "nan_count", "inf_count", "zero_fraction"):
+            assert snap.stats[key] == ref.stats[key], key
+
+
 def test_pooling_a_constant_gives_the_constant():
     a = np.full((2, 9, 9, 3), 0.1, dtype=np.float32)
     got = to_numpy(display_tensor(keras.ops.convert_to_tensor(a), 50))
@@ -125,15 +149,16 @@ def test_extractor_returns_outputs_and_their_displays_from_one_call():
     model = small_cnn()
     probe = np.random.default_rng(0).random((5, 12, 12, 3), dtype=np.float32)
     extractor = Extractor(model)
-    outputs, displays = extractor.with_displays(probe, 64)
+    outputs, displays, ranges = extractor.with_displays(probe, 64)
     plain = extractor(probe)
-    assert list(outputs) == list(displays) == extractor.ids
+    assert list(outputs) == list(displays) == list(ranges) == extractor.ids
     for lid in extractor.ids:
         np.testing.assert_array_equal(outputs[lid], plain[lid])
+        assert ranges[lid] == (plain[lid].min(), plain[lid].max())
         want, _ = display_array(outputs[lid], 64)
         assert displays[lid].size <= 64
         assert_display_close(displays[lid], want, outputs[lid], 64)
-    again, _ = extractor.with_displays(probe, 64)
+    again, _, _ = extractor.with_displays(probe, 64)
     np.testing.assert_array_equal(again["conv"], outputs["conv"])
     assert extractor.trace_count <= 3  # the plain function and one with displays, never per call
 
@@ -142,8 +167,8 @@ def test_extractor_returns_outputs_and_their_displays_from_one_call():
 def test_snapshots_with_backend_displays_equal_the_reference_snapshot(max_values):
     model = small_cnn()
     probe = np.random.default_rng(1).random((3, 12, 12, 3), dtype=np.float32)
-    outputs, displays = Extractor(model).with_displays(probe, max_values)
-    snaps = reduce_many(outputs, epoch=0, max_values=max_values, displays=displays)
+    outputs, displays, ranges = Extractor(model).with_displays(probe, max_values)
+    snaps = reduce_many(outputs, epoch=0, max_values=max_values, displays=displays, ranges=ranges)
     for lid, a in outputs.items():
         ref = reduce_array(lid, a, epoch=0, max_values=max_values)
         np.testing.assert_array_equal(snaps[lid].counts, ref.counts)
