@@ -6,13 +6,14 @@ the forward pass and the paths measured against it alike):
 
 1. a compiled forward pass, `model.predict_on_batch(probe)` (the baseline);
 2. the cached `Extractor` returning every layer's output as NumPy, (a) alone and (b) with every
-   display array pooled and cast by the backend in the same compiled call
-   (`Extractor.with_displays`);
+   display array pooled and cast, and every output's min and max taken, by the backend in the
+   same compiled call (`Extractor.with_displays`);
 3. a full snapshot: extraction plus statistics, 64-bin histogram and display array of every
    layer, with the catalog's activation bounds (the saturation count), (a) through the
    reference `reduce.reduce_array` one layer after another, (b) the path every recording takes:
-   (2b), then `reduce.reduce_many` with those displays, and (c) as (b) with the displays pooled
-   and cast by NumPy instead (the path before the backend computed them);
+   (2b), then `reduce.reduce_many` with those displays and ranges, and (c) as (b) with the
+   displays pooled and cast, and the ranges taken, by NumPy instead (the path before the backend
+   computed them);
 4. `keract.get_activations` (extra `bench`), or what happens when it fails;
 5. the per-layer sub-model approach (`keras.Model(model.inputs, layer.output).predict` for
    every layer); on the large models a subset of layers is timed and extrapolated linearly.
@@ -176,7 +177,11 @@ def bench_model(name: str, spec) -> dict:
         "rows": [
             ("(1) forward pass `predict_on_batch`", forward, ""),
             ("(2a) cached extractor, every output to NumPy", extract, ""),
-            ("(2b) as (2a), with the display arrays from the backend", extract_displays, ""),
+            (
+                "(2b) as (2a), with the display arrays and ranges from the backend",
+                extract_displays,
+                "",
+            ),
             ("(3a) full snapshot, reference reductions", ref_reduce, "`reduce.reduce_array`"),
             ("(3b) full snapshot, the recording path", snapshot, "(2b) + `reduce_many`"),
             ("     statistics and histograms alone", only_fast, "of (3b)"),

@@ -1,4 +1,5 @@
-"""Display arrays computed by the backend, inside the extractor's compiled function.
+"""Display arrays and value ranges computed by the backend, inside the extractor's compiled
+function.
 
 The display array of a layer output (`reduce.display_array` is the reference: arranged by rank,
 block-mean pooled to at most `max_values` values, cast to float16 with finite values clipped to
