@@ -59,36 +59,43 @@ def _jit(**flags: Any) -> Callable[[Callable[..., Any]], Any]:
 
 
 @_jit(fastmath=set(_SUMS))
-def _sums(x: np.ndarray) -> tuple[float, float, int]:  # pragma: no cover - compiled
-    """Sum, sum of |x| and zero count of a chunk, in float64."""
+def _sums(
+    x: np.ndarray, lo: float, hi: float
+) -> tuple[float, float, int, int]:  # pragma: no cover - compiled
+    """Sum, sum of |x|, zero count of a chunk, in float64, and the count of values outside
+    `[lo, hi]` (the range the values were said to lie in)."""
     s = 0.0
     sa = 0.0
     z = 0
+    out = 0
     for i in range(x.size):
         w = np.float64(x[i])
         s += w
         sa += abs(w)
         z += w == 0.0
-    return s, sa, z
+        out += (w < lo) | (w > hi)
+    return s, sa, z, out
 
 
 @_jit(fastmath=set(_SUMS))
 def _sums_saturated(
-    x: np.ndarray, low: float, high: float
-) -> tuple[float, float, int, int]:  # pragma: no cover - compiled
+    x: np.ndarray, lo: float, hi: float, low: float, high: float
+) -> tuple[float, float, int, int, int]:  # pragma: no cover - compiled
     """`_sums` and, in the same loop, the saturated count of a chunk: values `<= low` or
     `>= high`, compared in float64 (`-inf` and `inf` count nothing: the values are finite)."""
     s = 0.0
     sa = 0.0
     z = 0
+    out = 0
     n = 0
     for i in range(x.size):
         w = np.float64(x[i])
         s += w
         sa += abs(w)
         z += w == 0.0
+        out += (w < lo) | (w > hi)
         n += (w <= low) | (w >= high)
-    return s, sa, z, n
+    return s, sa, z, out, n
 
 
 @_jit(fastmath=set(_SUMS))
@@ -109,11 +116,13 @@ def stats_counts(
     lok: Any,
     scale: Any,
     bins: int,
+    range_lo: float,
+    range_hi: float,
     low: float,
     high: float,
     below: bool,
     above: bool,
-) -> tuple[float, float, int, int, float, np.ndarray]:  # pragma: no cover - compiled
+) -> tuple[float, float, int, int, int, float, np.ndarray]:  # pragma: no cover - compiled
     """The sums and the histogram counts of a layer's finite values, in one read of them.
 
     Each chunk is read from memory once; its sums, its squared deviations and its bin indices
@@ -127,14 +136,17 @@ def stats_counts(
         scale: `bins / (hi*k - lo*k)`, in the bin precision; `0` for a constant array, whose
             counts are not taken here.
         bins: Number of bins.
+        range_lo: The minimum the bins were laid out from, in float64.
+        range_hi: The maximum, in float64; values outside `[range_lo, range_hi]` are counted
+            (a range taken by a backend is checked this way: `reduce._fast_stats_histogram`).
         low: Values `<= low` are saturated when `below`.
         high: Values `>= high` are saturated when `above`.
         below: Whether to count values at or below `low`.
         above: Whether to count values at or above `high`.
 
     Returns:
-        `(sum, sum of |x|, zero count, saturated count, sum of squared deviations from the mean,
-        counts)`: the sums in float64 (each chunk's squared deviations taken about its own mean
+        `(sum, sum of |x|, zero count, saturated count, count outside the range, sum of squared
+        deviations from the mean, counts)`: the sums in float64 (each chunk's squared deviations taken about its own mean
         and merged by Chan's rule, so `std` never cancels), the `bins` counts in int64 (all zero
         when `scale` is 0).
     """
@@ -156,6 +168,7 @@ def stats_counts(
     total = 0.0
     abs_total = 0.0
     zeros = 0
+    outside = 0
     saturated = 0
     mean = 0.0
     m2 = 0.0
@@ -164,9 +177,9 @@ def stats_counts(
         m = stop - start
         chunk = x[start:stop]
         if saturating:
-            s, sa, z, more = _sums_saturated(chunk, low, high)
+            s, sa, z, out, more = _sums_saturated(chunk, range_lo, range_hi, low, high)
         else:
-            s, sa, z = _sums(chunk)
+            s, sa, z, out = _sums(chunk, range_lo, range_hi)
             more = 0
         part_mean = s / m
         q = _squared_deviations(chunk, part_mean)
@@ -176,13 +189,14 @@ def stats_counts(
         total += s
         abs_total += sa
         zeros += z
+        outside += out
         saturated += more
         if not count:
             continue
         # The bin rule, every operation rounded as written (no fast-math flag on this function);
         # t = (x*k - lo*k) * s >= 0, so truncation is floor. A value outside the range (only
-        # if the range given was wrong, e.g. a NaN a backend's minimum did not propagate) goes
-        # to the first or last bin, never past the table.
+        # if the range given was wrong, e.g. a subnormal value a backend flushed to 0) goes
+        # to the first or last bin, never past the table; `outside` tells the caller.
         values = binned[start:stop]
         for i in range(m):
             t = (values[i] * k - lok) * scale
@@ -200,7 +214,8 @@ def stats_counts(
             tables[index[i + 7] + o7] += 1
         for i in range(whole, m):
             tables[index[i]] += 1
-    return total, abs_total, zeros, saturated, m2, tables.reshape(TABLES, bins).sum(axis=0)
+    counts = tables.reshape(TABLES, bins).sum(axis=0)
+    return total, abs_total, zeros, saturated, outside, m2, counts
 
 
 # ----------------------------------------------------------------- display arrays (float16)

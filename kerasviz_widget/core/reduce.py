@@ -705,10 +705,14 @@ def _fast_stats_histogram(
     One native pass gives `min` and `max` (and tells whether any value is not finite; if one is,
     the finite values are gathered first), unless the backend took them in the extractor's call
     (`value_range`, see `display.value_ranges`): a finite range of a float32 or float16 output
-    says that every value is finite, and is used as it is. Should a backend not propagate NaN
-    into it, the kernel's float64 sum is not finite, and the layer is reduced again from a range
-    taken here (the kernel sends a value outside the range to a bin of the table, never past it). Then the compiled kernel of `core/kernels.py` reads the
-    finite values once more, in cache-sized chunks (`kernels.stats_counts`): the float64 sums
+    says that every value is finite, and is used as it is, then checked by the kernel's own read:
+    should a value lie outside it, an end at 0 be no value of the output (XLA on a CPU flushes
+    subnormal values to 0 in its minimum and maximum), or the backend not have propagated a NaN
+    into it (the kernel's float64 sum is not finite), the layer is reduced again from a range
+    taken here; meanwhile the kernel sends a
+    value outside the range to a bin of the table, never past it. Then the compiled kernel of
+    `core/kernels.py` reads the finite values once more, in cache-sized chunks
+    (`kernels.stats_counts`): the float64 sums
     behind `mean`, `mean_abs` and `std`, the zero count and the saturated count (compared in
     float64, only when the output reaches a threshold), and the histogram by the bin rule in the
     bin precision (the formula of `bin_index`, so the counts equal the reference's exactly).
@@ -760,10 +764,14 @@ def _fast_stats_histogram(
             k = bin_factor(lo, hi, bins)
             lok = lo * k
             scale = ct(bins) / (hi * k - lok)
-        total, abs_total, zeros, more, m2, binned_counts = _kernels().stats_counts(
-            read, binned, k, lok, scale, bins, low, high, below, above
+        total, abs_total, zeros, more, outside, m2, binned_counts = _kernels().stats_counts(
+            read, binned, k, lok, scale, bins, float(mn), float(mx), low, high, below, above
         )
-        if given and not math.isfinite(total):  # the given range hid a NaN or an infinity
+        # A backend's minimum and maximum are values of the output, or subnormal ones flushed to
+        # 0: the range is the output's when no value lies outside it, an end at 0 is a value
+        # (a zero was counted), and the sum is finite (no NaN was left out).
+        flushed = zeros == 0 and (mn == 0 or mx == 0)
+        if given and (outside or flushed or not math.isfinite(total)):
             return _fast_stats_histogram(array, bins, bounds)
         saturated += int(more)
         stats["mean"] = total / n
