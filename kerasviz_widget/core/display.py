@@ -34,7 +34,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .reduce import arranged_shape, block_sizes, pool_factors, pooled_axes
+from .reduce import RANGE_DTYPES, arranged_shape, block_sizes, pool_factors, pooled_axes
 
 
 def _pool_axis(x: Any, axis: int, f: int) -> Any:
@@ -86,11 +86,6 @@ def display_tensor(x: Any, max_values: int) -> Any:
     return ops.cast(a, "float16")
 
 
-RANGE_DTYPES = ("float32", "float16")
-"""Output dtypes whose minimum and maximum the backend computes (`value_ranges`); the
-statistics of any other dtype take them on the host."""
-
-
 def value_ranges(tensors: list[Any]) -> Any:
     """The minimum and maximum of each tensor, as one `(L, 2)` float32 tensor.
 
@@ -98,10 +93,10 @@ def value_ranges(tensors: list[Any]) -> Any:
     the host's statistics (`reduce.reduce_many`) skip their own pass for the range. A minimum is
     one of the values and float16 widens to float32 exactly, but XLA on a CPU flushes subnormal
     values to 0 (an output holding only `-1e-40` gets `[-0.0, -0.0]`), so the host checks the
-    range in its own read of the values and takes it again when a value lies outside it;
-    taking the range over the values' bits as ordered integers instead (exact everywhere) cost
-    TensorFlow 57 ms a MobileNetV2 snapshot instead of 10. A tensor of another dtype (`RANGE_DTYPES`), or an empty
-    one, gets a NaN row: the host takes its range itself. A non-finite row tells the host that
+    range in its own read of the values and takes it again when it is wrong; taking the range
+    over the values' bits as ordered integers instead (exact everywhere) cost TensorFlow 57 ms a
+    MobileNetV2 snapshot instead of 10. A tensor of another dtype (`reduce.RANGE_DTYPES`), or an
+    empty one, gets a NaN row: the host takes its range itself. A non-finite row tells the host that
     the output holds NaN or infinities, which it then counts; but XLA on a CPU leaves NaN out of
     a long output's minimum and maximum (5,000 NaN give `[inf, -inf]`, one NaN among finite
     values gives their range), so the host also checks a finite row (a NaN makes its float64 sum

@@ -146,9 +146,9 @@ def stats_counts(
 
     Returns:
         `(sum, sum of |x|, zero count, saturated count, count outside the range, sum of squared
-        deviations from the mean, counts)`: the sums in float64 (each chunk's squared deviations taken about its own mean
-        and merged by Chan's rule, so `std` never cancels), the `bins` counts in int64 (all zero
-        when `scale` is 0).
+        deviations from the mean, counts)`: the sums in float64 (each chunk's squared deviations
+        taken about its own mean and merged by Chan's rule, so `std` never cancels), the `bins`
+        counts in int64 (all zero when `scale` is 0).
     """
     n = x.size
     zero = scale - scale  # 0 and bins - 1 in the bin precision

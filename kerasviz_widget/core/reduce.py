@@ -685,9 +685,11 @@ _EMPTY_STATS: dict[str, Any] = {**dict.fromkeys(STAT_KEYS), "zero_fraction": 0.0
 _EMPTY_STATS.update(nan_count=0, inf_count=0)
 """The statistics of a layer before its values are read (the statistics of an empty output)."""
 
-_RANGE_CHARS = frozenset("fe")
-"""Dtype characters (float32, float16) of the outputs whose range a backend may give
-(`display.RANGE_DTYPES`)."""
+RANGE_DTYPES = ("float32", "float16")
+"""Output dtypes whose minimum and maximum the backend computes (`display.value_ranges`) and the
+statistics here take as given (`_fast_stats_histogram`); any other dtype's range is taken here."""
+
+_RANGE_CHARS = frozenset(np.dtype(d).char for d in RANGE_DTYPES)
 
 _KERNEL_DTYPES = frozenset("?bBhHiIlLqQfd")
 """Dtype characters `kernels.stats_counts` reads as they are; numba has no float16, so a float16
@@ -709,13 +711,12 @@ def _fast_stats_histogram(
     should a value lie outside it, an end at 0 be no value of the output (XLA on a CPU flushes
     subnormal values to 0 in its minimum and maximum), or the backend not have propagated a NaN
     into it (the kernel's float64 sum is not finite), the layer is reduced again from a range
-    taken here; meanwhile the kernel sends a
-    value outside the range to a bin of the table, never past it. Then the compiled kernel of
-    `core/kernels.py` reads the finite values once more, in cache-sized chunks
-    (`kernels.stats_counts`): the float64 sums
-    behind `mean`, `mean_abs` and `std`, the zero count and the saturated count (compared in
-    float64, only when the output reaches a threshold), and the histogram by the bin rule in the
-    bin precision (the formula of `bin_index`, so the counts equal the reference's exactly).
+    taken here; meanwhile the kernel sends a value outside the range to a bin of the table, never
+    past it. Then the compiled kernel of `core/kernels.py` reads the finite values once more, in
+    cache-sized chunks (`kernels.stats_counts`): the float64 sums behind `mean`, `mean_abs` and
+    `std`, the zero count and the saturated count (compared in float64, only when the output
+    reaches a threshold), and the histogram by the bin rule in the bin precision (the formula of
+    `bin_index`, so the counts equal the reference's exactly).
     `dead_fraction` and `constant` see `_dead_fraction` and `_constant`.
     """
     a = np.asarray(array)
