@@ -841,13 +841,22 @@ def unknown_layer_error(layer: object, available: Sequence[str]) -> ValueError:
 
 
 class _Compiled:
-    """One extraction function, compiled for the current backend; `traces` counts its traces."""
+    """One extraction function, compiled for the current backend; `traces` counts its traces.
+
+    `start` begins a call with the weights of this moment and returns a function that gives its
+    results; by default it calls at once (`start` of the backend may defer the work instead).
+    """
 
     def __init__(
-        self, call: Callable[..., list[Any]], traces: Callable[[], int], run: Callable[..., Any]
+        self,
+        call: Callable[..., list[Any]],
+        traces: Callable[[], int],
+        run: Callable[..., Any],
+        start: Callable[..., Callable[[], list[Any]]] | None = None,
     ) -> None:
         self._call = call
         self._traces = traces
+        self._start = start
         self.run = run  # the function before compilation, for shape inference
 
     @property
@@ -856,6 +865,14 @@ class _Compiled:
 
     def __call__(self, *arrays: np.ndarray) -> list[Any]:
         return self._call(*arrays)
+
+    def start(self, *arrays: np.ndarray) -> Callable[[], list[Any]]:
+        """Begin a call on `arrays` with the weights of this moment; the function returned gives
+        its results (computing them there, where the backend defers the work)."""
+        if self._start is not None:
+            return self._start(*arrays)
+        values = self._call(*arrays)
+        return lambda: values
 
 
 def _compile(
@@ -900,12 +917,24 @@ def _compile(
                 return run(*xs)
 
         jitted = jax.jit(stateless)
+        held = jax.jit(lambda values: [jax.numpy.copy(v) for v in values])
 
         def call_jax(*xs: np.ndarray) -> list[Any]:
             sync_trainer_state(model)
             return jitted([v.value for v in variables], *_distribute(xs))
 
-        return _Compiled(call_jax, lambda: count[0], run)
+        def start_jax(*xs: np.ndarray) -> Callable[[], list[Any]]:
+            if jax.default_backend() != "cpu":  # dispatched: the device computes meanwhile
+                values = call_jax(*xs)
+                return lambda: values
+            # A CPU runs the call on the calling thread: copy the weights (the trainer donates
+            # their buffers to its next step) and run it where the results are fetched.
+            sync_trainer_state(model)
+            weights = held([v.value for v in variables])
+            placed = _distribute(xs)
+            return lambda: jitted(weights, *placed)
+
+        return _Compiled(call_jax, lambda: count[0], run, start_jax)
     if backend == "torch":
         import torch
 
@@ -1271,33 +1300,47 @@ class Extractor:
             displays; and `(min, max)` of each output as floats, NaN for one whose range the
             backend does not take (`display.value_ranges`) or that holds NaN or infinities.
         """
-        return self.start_with_displays(probe, max_values)()
+        return self.start_with_displays(probe, max_values, defer=False)()
 
     def start_with_displays(
-        self, probe: Any, max_values: int
+        self, probe: Any, max_values: int, *, defer: bool = True
     ) -> Callable[
         [], tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, tuple[float, float]]]
     ]:
         """Start `with_displays` on `probe` with the weights of this moment; the function it
-        returns brings the results to the host.
+        returns brings the results to the host, on whatever thread calls it (a recording
+        session's worker, while the training loop goes on).
 
-        The compiled function is called here. JAX only dispatches it: the device computes while
-        the caller goes on (the training loop, when a recording session calls this from a
-        callback), and the returned function waits for it, on whatever thread calls it (the
-        session's worker). The weights are read at the call, so the results are those of this
-        moment however late they are fetched.
+        The weights are read here, so the results are those of this moment however late they
+        are fetched. TensorFlow and PyTorch call the compiled function here. So does JAX on an
+        accelerator, where the call only dispatches it and the device computes while the caller
+        goes on. JAX on a CPU runs a call on the calling thread, so with `defer` the weights are
+        copied here (one compiled copy: the trainer donates their buffers to its next step) and
+        the call runs in the returned function, on the worker's core instead of the training
+        loop's.
+
+        Args:
+            probe: A batch of model inputs, as accepted by `check_probe`.
+            max_values: Most values of each display array.
+            defer: Let the backend run the call in the returned function. Defaults to `True`.
 
         Returns:
             A function of no argument that returns what `with_displays` returns.
         """
         arrays = self._probe_arrays(probe)
-        values = self._function(arrays, max_values)(*arrays)
+        fn = self._function(arrays, max_values)
+        if defer:
+            started = fn.start(*arrays)
+        else:
+            now = fn(*arrays)
+            started = lambda: now  # noqa: E731
         order, layers, ids = self._order(), list(self.layers), list(self.ids)
         inputs = self._inputs(arrays)
 
         def fetch() -> tuple[
             dict[str, np.ndarray], dict[str, np.ndarray], dict[str, tuple[float, float]]
         ]:
+            values = started()
             n = len(values) - len(layers) - 1
             out = dict(inputs)
             for info, v in zip(order, values[:n], strict=True):

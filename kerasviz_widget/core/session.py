@@ -136,7 +136,7 @@ class RecordingSession:
         start = time.perf_counter()
         key = label(epoch)
         try:
-            fetch = self._evaluate()
+            fetch = self._evaluate(defer=background and self.background)
             step = Step(epoch=key, batch=batch, logs=scalar_logs(logs))
             for sink in self.sinks:
                 sink.taken(step)
@@ -157,17 +157,18 @@ class RecordingSession:
             self._traced = True
         return key
 
-    def _evaluate(self) -> Callable[[], tuple[Mapping[str, np.ndarray], Any, Any]]:
+    def _evaluate(self, defer: bool) -> Callable[[], tuple[Mapping[str, np.ndarray], Any, Any]]:
         """Evaluate the probe with the weights of this moment; the function returned gives the
         layer outputs on the host, and their display arrays and ranges when the extractor
         computes them on the backend in the same call (`Extractor.start_with_displays`; else
-        `None`). On JAX the device computes in the background, and the worker waits for the
-        results, not training."""
+        `None`). With `defer` (the worker will call it), JAX computes in the background (on an
+        accelerator, or in that function on a CPU), and the worker waits for the results, not
+        training."""
         start = getattr(self.extract, "start_with_displays", None)
         if start is None:
             arrays = self.extract(self.probe)
             return lambda: (arrays, None, None)
-        return start(self.probe, self.settings.max_values)
+        return start(self.probe, self.settings.max_values, defer=defer)
 
     def _finish(
         self,
