@@ -844,7 +844,7 @@ class _Compiled:
     """One extraction function, compiled for the current backend; `traces` counts its traces.
 
     `start` begins a call with the weights of this moment and returns a function that gives its
-    results; by default it calls at once (`start` of the backend may defer the work instead).
+    results; it calls at once unless the backend gave a `start` that defers the work.
     """
 
     def __init__(
@@ -866,10 +866,10 @@ class _Compiled:
     def __call__(self, *arrays: np.ndarray) -> list[Any]:
         return self._call(*arrays)
 
-    def start(self, *arrays: np.ndarray) -> Callable[[], list[Any]]:
+    def start(self, *arrays: np.ndarray, defer: bool = True) -> Callable[[], list[Any]]:
         """Begin a call on `arrays` with the weights of this moment; the function returned gives
-        its results (computing them there, where the backend defers the work)."""
-        if self._start is not None:
+        its results (computing them there, with `defer`, where the backend defers the work)."""
+        if defer and self._start is not None:
             return self._start(*arrays)
         values = self._call(*arrays)
         return lambda: values
@@ -924,9 +924,6 @@ def _compile(
             return jitted([v.value for v in variables], *_distribute(xs))
 
         def start_jax(*xs: np.ndarray) -> Callable[[], list[Any]]:
-            if jax.default_backend() != "cpu":  # dispatched: the device computes meanwhile
-                values = call_jax(*xs)
-                return lambda: values
             # A CPU runs the call on the calling thread: copy the weights (the trainer donates
             # their buffers to its next step) and run it where the results are fetched.
             sync_trainer_state(model)
@@ -934,7 +931,9 @@ def _compile(
             placed = _distribute(xs)
             return lambda: jitted(weights, *placed)
 
-        return _Compiled(call_jax, lambda: count[0], run, start_jax)
+        # An accelerator only dispatches the call (the device computes meanwhile): call at once.
+        start = start_jax if jax.default_backend() == "cpu" else None
+        return _Compiled(call_jax, lambda: count[0], run, start)
     if backend == "torch":
         import torch
 
@@ -1328,12 +1327,7 @@ class Extractor:
             A function of no argument that returns what `with_displays` returns.
         """
         arrays = self._probe_arrays(probe)
-        fn = self._function(arrays, max_values)
-        if defer:
-            started = fn.start(*arrays)
-        else:
-            now = fn(*arrays)
-            started = lambda: now  # noqa: E731
+        started = self._function(arrays, max_values).start(*arrays, defer=defer)
         order, layers, ids = self._order(), list(self.layers), list(self.ids)
         inputs = self._inputs(arrays)
 
