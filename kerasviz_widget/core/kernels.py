@@ -228,18 +228,20 @@ display kernels read a display array's bits and look its values up here."""
 @_jit(fastmath=set(_SUMS))
 def l1_change(
     bits: np.ndarray, previous_bits: np.ndarray, table: np.ndarray
-) -> tuple[float, float]:  # pragma: no cover - compiled; tested through reduce.relative_change
-    """`(sum |d - p|, sum |p|)` in float64 over the positions where both float16 arrays (given
-    by their bits, flat, of one size) are finite."""
+) -> tuple[float, float, int]:  # pragma: no cover - compiled; tested through reduce.relative_change
+    """`(sum |d - p|, sum |p|, n)` in float64 over the `n` positions where both float16 arrays
+    (given by their bits, flat, of one size) are finite."""
     change = 0.0
     base = 0.0
+    n = 0
     for i in range(bits.size):
         d = np.float64(table[bits[i]])
         p = np.float64(table[previous_bits[i]])
         if np.isfinite(d) and np.isfinite(p):
             change += abs(d - p)
             base += abs(p)
-    return change, base
+            n += 1
+    return change, base, n
 
 
 @_jit()

@@ -620,15 +620,18 @@ def relative_change(display: np.ndarray, previous: np.ndarray) -> float | None:
 
     Returns:
         The relative change, `>= 0`; `0.0` when both are all zeros; `None` when the shapes
-        differ, when either is empty, or when the previous step is all zeros (or not finite)
-        and this one is not (an infinite change).
+        differ, when either is empty, when no position is finite in both (a layer that went to
+        NaN or Inf did not stay the same), or when the previous step is all zeros and this one is
+        not (an infinite change).
     """
     if display.shape != previous.shape or display.size == 0:
         return None
     kernels = _kernels()
-    change, base = kernels.l1_change(
+    change, base, finite = kernels.l1_change(
         _float16_bits(display), _float16_bits(previous), kernels.FLOAT16_TABLE
     )
+    if not finite:
+        return None
     if base > 0:
         return change / base
     return 0.0 if change == 0 else None

@@ -265,6 +265,10 @@ def test_relative_change_skips_non_finite_positions_and_is_none_when_undefined()
     assert relative_change(d, p) == 1 / 6  # positions 0 and 3 only
     assert relative_change(np.zeros(3), np.zeros(3)) == 0.0
     assert relative_change(np.ones(3), np.zeros(3)) is None  # an infinite change
+    nan = np.full(3, np.nan)
+    assert relative_change(nan, np.ones(3)) is None  # no position finite in both
+    assert relative_change(nan, nan) is None
+    assert relative_change(np.array([np.inf, 1.0]), np.array([1.0, np.nan])) is None
     assert relative_change(np.ones(3), np.ones(4)) is None  # shapes differ
     assert relative_change(np.ones(0), np.ones(0)) is None
 
