@@ -22,7 +22,8 @@ export PIP_NO_CACHE_DIR := 1
 JAX_TESTS   ?= tests/backends tests/core tests/io tests/widget tests/test_layers.py \
                tests/test_recorder.py tests/test_docs.py::test_python_blocks_run_and_print_what_their_comments_say \
                tests/adversarial/test_contracts.py
-TORCH_TESTS ?= tests/backends tests/core/test_extract.py tests/core/test_reduce.py tests/core/test_display.py tests/core/test_history.py \
+TORCH_TESTS ?= tests/backends tests/core/test_extract.py tests/core/test_reduce.py \
+               tests/core/test_display.py tests/core/test_history.py tests/core/test_session.py \
                tests/core/test_callback.py tests/test_recorder.py tests/adversarial/test_contracts.py
 # PyTorch pinned to a version whose CPU build the tests use (an unpinned `pip install torch`
 # on Linux pulls a CUDA build of several GB).

@@ -143,8 +143,9 @@ class RecordingCallback(keras.callbacks.Callback):
         self.session.record(background=True, **kwargs)
         cost = self.clock() - t0
         self._spent += cost + self._worker_delta()
-        # The next snapshot costs about this one's main part plus the worker's last job.
-        self._cost = cost + self.session.last_worker_seconds
+        # The next snapshot costs about this one (on the training thread, where it finished
+        # there), plus the worker's last job (where it went to the worker).
+        self._cost = cost + (0.0 if self.session.last_inline else self.session.last_worker_seconds)
 
     def _worker_delta(self) -> float:
         """Seconds the session's worker thread spent since the last call."""

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -662,6 +663,26 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
+@functools.cache
+def computes_on_host() -> bool:
+    """Whether the Keras backend computes on the host's CPU: no GPU, TPU or other accelerator in
+    use. Decided once per process, as each backend picks its devices when it starts: JAX by its
+    default backend, TensorFlow by its logical devices, PyTorch by where Keras puts a new tensor
+    (`KERAS_TORCH_DEVICE`, else CUDA or MPS where there is one)."""
+    backend = _backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return all(d.device_type == "CPU" for d in tf.config.list_logical_devices())
+    if backend == "torch":
+        return keras.ops.convert_to_tensor(0.0).device.type == "cpu"
+    return True  # pragma: no cover - NumPy backend
+
+
 def _symbolic_inputs(
     spec: _InputSpec, arrays: Sequence[np.ndarray] | None, *, batch: bool = False
 ) -> list[Any]:
@@ -932,7 +953,7 @@ def _compile(
             return lambda: jitted(weights, *placed)
 
         # An accelerator only dispatches the call (the device computes meanwhile): call at once.
-        start = start_jax if jax.default_backend() == "cpu" else None
+        start = start_jax if computes_on_host() else None
         return _Compiled(call_jax, lambda: count[0], run, start)
     if backend == "torch":
         import torch
@@ -1115,6 +1136,11 @@ class Extractor:
                     self._capture_graph = True
             else:
                 self._runner = keras.Model(fn.inputs, outputs, name="kerasviz_extractor")
+
+    @property
+    def on_host(self) -> bool:
+        """Whether the extractor computes on the host's CPU (`computes_on_host`)."""
+        return computes_on_host()
 
     @property
     def ids(self) -> list[str]:

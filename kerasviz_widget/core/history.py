@@ -132,6 +132,9 @@ class History(Store):
     >>> thinned = history.add(Step(epoch=0, snapshots=snapshots, arrays=arrays))
     """
 
+    inline = True
+    """Only memory: a short step may be written from the training thread."""
+
     def __init__(self, budget_bytes: int, *, values_only: bool = False) -> None:
         if not budget_bytes > 0:
             raise ValueError(

@@ -4,11 +4,14 @@ A session holds what recording needs (the probe, the extractor, the `Settings`, 
 a failure log) and its sinks. `record` calls the extractor at once, on the calling thread (the
 weights of that moment); fetching its results to the host (on JAX, waiting for the device), the
 reductions and the sinks' writes run on the worker during `fit`, in parallel with training, or at
-once otherwise. The session holds the snapshots of the step it recorded last, so that each step's
-`relative_change` statistic (`core.reduce.relative_change`) is set before any sink sees the step:
-the history, the front-end and a run folder all carry it. A failure is shown through the sinks'
-`status`, warned once per run (`report_failures`, from the training thread), and never raised
-into training.
+once otherwise. One exception during `fit`: a short step (under `INLINE_SECONDS` when last
+measured) of a model that computes on the host's CPU, whose sinks all work in memory
+(`Sink.inline`), is finished on the training thread when the worker is idle, because handing it
+over costs training more than the step itself. The session holds the snapshots of the step it
+recorded last, so that each step's `relative_change` statistic (`core.reduce.relative_change`) is
+set before any sink sees the step: the history, the front-end and a run folder all carry it. A
+failure is shown through the sinks' `status`, warned once per run (`report_failures`, from the
+training thread), and never raised into training.
 
 A viewer's session has the in-memory `History` and the widget's front-end as sinks; a `Recorder`'s
 has a run folder and, optionally, TensorBoard histograms. The Keras callback
@@ -29,6 +32,17 @@ from .settings import Settings
 from .sink import Sink, Store
 from .step import Step, label, scalar_logs
 from .worker import FailureLog, Worker
+
+INLINE_SECONDS = 0.005
+"""Longest step that a session finishes on the training thread during `fit` rather than on its
+worker: its whole cost as last measured (the calling thread's part and the worker's job). Only
+where the model computes on the host's CPU and every sink is `inline`, and only when the worker
+has no job left (steps reach the sinks in order). On the host the worker shares the training
+loop's cores and holds the interpreter the loop needs while it runs Python, so a step of a few
+milliseconds costs training about twice as much on the worker as on the training thread
+(bench/RESULTS.md, "Fit overhead"); a longer step, or one on an accelerator, stays on the worker,
+which also keeps a stalled sink from holding up training. A step never measured (the first one
+traces the extractor) goes to the worker."""
 
 
 class RecordingSession:
@@ -79,6 +93,12 @@ class RecordingSession:
         """The latest failure of the current run, or `""`."""
         self.last_record_seconds = 0.0
         """Seconds the latest `record` took on the calling thread."""
+        self.step_seconds: float | None = None
+        """Seconds the latest measured step took in all, on the calling thread and on the worker;
+        `None` until one was (the first one also traces the extractor)."""
+        self.last_inline = False
+        """Whether the latest `record(background=True)` finished its step on the calling thread
+        (`INLINE_SECONDS`)."""
         self._worker = Worker(f"kerasviz-{what}")
         self._failures = FailureLog(what)
         self._traced = False
@@ -120,8 +140,11 @@ class RecordingSession:
         """Take one step now: evaluate the probe, then reduce it and hand it to every sink.
 
         With `background`, the reduction and the sinks run on the worker thread; `flush()` waits
-        for them. A step reaches the sinks only once it is complete, so an interrupt leaves them
-        consistent. Errors are shown and warned once per run, unless `raise_errors`.
+        for them. A short step is finished here instead where handing it over costs more than it
+        takes (`INLINE_SECONDS`); then a failure that is not an `Exception` is reported too,
+        except `KeyboardInterrupt`. A step reaches the sinks only once it is complete, so an
+        interrupt leaves them consistent. Errors are shown and warned once per run, unless
+        `raise_errors`.
 
         Args:
             epoch: The epoch label.
@@ -135,14 +158,20 @@ class RecordingSession:
         """
         start = time.perf_counter()
         key = label(epoch)
+        # The first recording also builds and traces the extractor: not a step's usual cost.
+        measured, self._traced = self._traced, True
+        inline = background and self.background and self._finishes_inline()
+        worker = background and self.background and not inline
+        self.last_inline = inline
         try:
-            fetch = self._evaluate(defer=background and self.background)
+            fetch = self._evaluate(defer=worker)
             step = Step(epoch=key, batch=batch, logs=scalar_logs(logs))
             for sink in self.sinks:
                 sink.taken(step)
-            if background and self.background:
+            if worker:
                 self._worker.submit(
-                    lambda: self._finish(step, *fetch()), lambda e: self._fail(key, e)
+                    self._job(step, fetch, time.perf_counter() - start if measured else None),
+                    lambda e: self._fail(key, e),
                 )
             else:
                 self._finish(step, *fetch())
@@ -151,11 +180,46 @@ class RecordingSession:
                 raise
             self._fail(key, exc)
             self.report_failures()
+        except BaseException as exc:
+            # On the training thread a step fails as it would on the worker (`SystemExit` from a
+            # library, an abort); the user's Ctrl-C stops `fit`.
+            if not inline or raise_errors or isinstance(exc, KeyboardInterrupt):
+                raise
+            self._fail(key, exc)
+            self.report_failures()
         finally:
-            # The first recording also builds and traces the extractor: not a step's usual cost.
-            self.last_record_seconds = time.perf_counter() - start if self._traced else 0.0
-            self._traced = True
+            elapsed = time.perf_counter() - start
+            self.last_record_seconds = elapsed if measured else 0.0
+            if not worker:
+                self.step_seconds = elapsed if measured else None
         return key
+
+    def _finishes_inline(self) -> bool:
+        """Whether the next step is finished on the calling thread (`INLINE_SECONDS`)."""
+        return (
+            self.step_seconds is not None
+            and self.step_seconds < INLINE_SECONDS
+            and self._worker.idle
+            and all(sink.inline for sink in self.sinks)
+            and bool(getattr(self.extract, "on_host", False))
+        )
+
+    def _job(
+        self,
+        step: Step,
+        fetch: Callable[[], tuple[Mapping[str, np.ndarray], Any, Any]],
+        part: float | None,
+    ) -> Callable[[], None]:
+        """The worker's part of a step; `part` is the calling thread's (`None`: not measured)."""
+
+        def job() -> None:
+            start = time.perf_counter()
+            try:
+                self._finish(step, *fetch())
+            finally:
+                self.step_seconds = None if part is None else part + time.perf_counter() - start
+
+        return job
 
     def _evaluate(self, defer: bool) -> Callable[[], tuple[Mapping[str, np.ndarray], Any, Any]]:
         """Evaluate the probe with the weights of this moment; the function returned gives the

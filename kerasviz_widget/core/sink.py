@@ -5,7 +5,8 @@ TensorBoard histograms. A `RecordingSession` calls, for every sink it holds:
 
 - `taken(step)` on the recording (training) thread, the moment the probe was evaluated, before
   the step is reduced: `step` has its label, batch and logs, no snapshots yet;
-- `write(step)` with the finished step, on the session's worker thread during `fit`;
+- `write(step)` with the finished step, on the session's worker thread during `fit` (on the
+  training thread for a short step, where every sink of the session is `inline`);
 - `status(state, message, skipped)` when the recording state changes (`idle`, `live`, `error`);
 - `begin_run(session)` and `end_run(interrupted)` around every `fit`;
 - `close()` when the session is closed.
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 
 class Sink:
     """Receives the steps of a recording session; subclass it and override `write`."""
+
+    inline = False
+    """Whether `write` only works in memory and never waits on anything outside the process (no
+    file, no network): a session whose sinks all are may finish a short step on the training
+    thread instead of its worker (`RecordingSession.record`)."""
 
     def taken(self, step: Step) -> None:
         """The probe of `step` was evaluated (recording thread); its snapshots are not yet made."""

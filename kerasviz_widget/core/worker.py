@@ -47,6 +47,11 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    @property
+    def idle(self) -> bool:
+        """Whether every submitted job has finished."""
+        return self._jobs.unfinished_tasks == 0
+
     def submit(self, job: Callable[[], None], on_error: Callable[[BaseException], None]) -> None:
         """Run `job` after the jobs before it; an exception it raises goes to `on_error`."""
         self._jobs.put((job, on_error))

@@ -31,6 +31,10 @@ class FrontEnd(Sink):
         catalog: Returns the catalog message (the layers can change while recording).
     """
 
+    inline = True
+    """A send hands the message to the kernel's I/O thread and returns: a short step may be sent
+    from the training thread."""
+
     def __init__(
         self, canvas: Canvas, history: History, catalog: Callable[[], protocol.Message]
     ) -> None:

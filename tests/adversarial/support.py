@@ -203,28 +203,36 @@ def _on_worker() -> bool:
     return threading.current_thread() is not threading.main_thread()
 
 
+def finish_steps(monkeypatch: Any, where: str) -> None:
+    """Decide where a viewer finishes its steps during `fit` (`core.session.INLINE_SECONDS`):
+    `"worker"` always on its worker thread; `"inline"` on the training thread wherever the rule
+    allows it (a step measured, the worker idle), whatever the step costs."""
+    session = importlib.import_module("kerasviz_widget.core.session")
+    monkeypatch.setattr(session, "INLINE_SECONDS", {"worker": 0.0, "inline": 3600.0}[where])
+
+
 def fail_reduction(
     monkeypatch: Any,
     exc: Callable[[], BaseException],
     *,
     times: int | None = None,
-    worker_only: bool = True,
     delay: float = 0.0,
-) -> list[int]:
-    """Make the reduction of a step raise `exc()` (`times` times, or always).
-
-    With `worker_only`, only reductions off the main thread fail (the ones `fit` hands to the
-    worker), so that a viewer can still be built. Returns a list that grows by one per failure.
-    """
+    thread: str | None = None,
+) -> list[str]:
+    """Make every reduction from now on raise `exc()` (`times` times, or always; only on the
+    thread named `thread`, if given): call it once the viewer or recorder is built. Returns the
+    names of the threads where one failed (the worker's, or `"MainThread"` for a step finished
+    on the training thread)."""
     reduce = importlib.import_module("kerasviz_widget.core.reduce")
     original = reduce.reduce_many
-    failures: list[int] = []
+    failures: list[str] = []
 
     def reduce_many(*args: Any, **kwargs: Any) -> Any:
         if delay:
             threading.Event().wait(delay)
-        if (not worker_only or _on_worker()) and (times is None or len(failures) < times):
-            failures.append(1)
+        name = threading.current_thread().name
+        if (times is None or len(failures) < times) and thread in (None, name):
+            failures.append(name)
             raise exc()
         return original(*args, **kwargs)
 

@@ -79,17 +79,25 @@ def fit_recording_warnings(model, callbacks):
 
 
 @pytest.mark.timeout(25)
+@pytest.mark.parametrize("where", ["worker", "inline"])
 @pytest.mark.parametrize("every_n_batches", [None, 2])
 @pytest.mark.parametrize("stage", sorted(VIEWER_STAGES))
 def test_a_viewer_fault_leaves_training_untouched_warns_once_and_shows(
-    stage, every_n_batches, monkeypatch, reference, model
+    stage, every_n_batches, where, monkeypatch, reference, model
 ):
+    """Whether the steps are finished on the worker or, after the first, on the training thread
+    (`where`), every stage's fault is contained alike."""
     x, _ = support.tiny_data()
     viewer = TensorViewer(model, x[:4])
     wire = Wire(viewer)
+    support.finish_steps(monkeypatch, where)
     breaks, text = VIEWER_STAGES[stage]
-    breaks(viewer, monkeypatch, model)
+    failed = breaks(viewer, monkeypatch, model)
     history, warned = fit_recording_warnings(model, [viewer.callback(every_n_batches)])
+    if stage in ("reduction", "worker death"):  # the injection says where each step failed
+        on_training_thread = [name == "MainThread" for name in failed]
+        assert len(failed) >= EPOCHS and not on_training_thread[0]  # the first: not measured
+        assert any(on_training_thread) == (where == "inline"), failed
     assert len(history.history["loss"]) == EPOCHS
     support.assert_same_weights(support.weights(model), reference)
     assert len(warned) == 1, warned
@@ -155,10 +163,13 @@ def test_a_worker_job_that_never_ends_does_not_hang_fit(monkeypatch, reference, 
     """No wait on the worker is unbounded: with every reduction stuck for good, `fit` waits for
     the worker at its end only up to the limit (`JOIN_TIMEOUT`, shortened here to 0.5 s), then
     returns, training untouched, the status saying that steps are still being recorded; they
-    arrive once the job ends."""
+    arrive once the job ends. Steps that would be finished on the training thread are not: a
+    step goes there only while the worker is idle, so the later ones queue behind the stuck one.
+    """
     x, _ = support.tiny_data()
     viewer = TensorViewer(model, x[:4])
     wire = Wire(viewer)
+    support.finish_steps(monkeypatch, "inline")
     release = support.stuck_reduction(monkeypatch)
     support.short_worker_wait(monkeypatch, 0.5)
     try:

@@ -24,6 +24,7 @@ from keras import layers
 from kerasviz_widget import Recorder, TensorViewer, layer_output
 from kerasviz_widget.core.callback import RecordingCallback
 from kerasviz_widget.core.extract import Extractor, sync_trainer_state
+from tests.adversarial import support
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BACKEND = keras.backend.backend()
@@ -200,9 +201,13 @@ def _assert_matches(values, expected):
 # ----------------------------------------------------------------------------- viewer
 
 
-def test_viewer_callback_and_snapshot_match_the_oracle(kind):
+@pytest.mark.parametrize("where", ["worker", "inline"])
+def test_viewer_callback_and_snapshot_match_the_oracle(kind, where, monkeypatch):
+    """Steps finished on the worker, or after the first on the training thread, hold the same
+    values (`core.session.INLINE_SECONDS`)."""
     model, probe, fit_x, fit_y, oracle = kind
     viewer = TensorViewer(model, probe)
+    support.finish_steps(monkeypatch, where)
     _assert_matches(lambda lid: viewer.values(lid, 0), oracle(model, probe))
     pace = Pace()
     callback = RecordingCallback(viewer._source.session, every_n_batches=2, clock=pace)
@@ -263,7 +268,10 @@ def test_compiled_extraction_reads_the_current_weights():
     assert extractor.trace_count == 1  # one compiled function, reused
 
 
-def test_per_batch_snapshots_do_not_change_what_fit_computes():
+@pytest.mark.parametrize("where", ["worker", "inline"])
+def test_per_batch_snapshots_do_not_change_what_fit_computes(where, monkeypatch):
+    support.finish_steps(monkeypatch, where)
+
     def train(with_viewer):
         keras.utils.set_random_seed(1)
         model, probe, fit_x, fit_y, _ = _nested()
