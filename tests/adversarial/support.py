@@ -211,6 +211,19 @@ def finish_steps(monkeypatch: Any, where: str) -> None:
     monkeypatch.setattr(session, "INLINE_SECONDS", {"worker": 0.0, "inline": 3600.0}[where])
 
 
+class Settle(keras.callbacks.Callback):
+    """Waits for a recording session's worker at every epoch start, so that the rule of
+    `finish_steps` finds it idle (a job still running keeps the next step on the worker, as a
+    busy machine may make it)."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__()
+        self.session = session
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.session.flush()
+
+
 def fail_reduction(
     monkeypatch: Any,
     exc: Callable[[], BaseException],

@@ -93,7 +93,8 @@ def test_a_viewer_fault_leaves_training_untouched_warns_once_and_shows(
     support.finish_steps(monkeypatch, where)
     breaks, text = VIEWER_STAGES[stage]
     failed = breaks(viewer, monkeypatch, model)
-    history, warned = fit_recording_warnings(model, [viewer.callback(every_n_batches)])
+    settle = [support.Settle(viewer._source.session)] if where == "inline" else []
+    history, warned = fit_recording_warnings(model, [*settle, viewer.callback(every_n_batches)])
     if stage in ("reduction", "worker death"):  # the injection says where each step failed
         on_training_thread = [name == "MainThread" for name in failed]
         assert len(failed) >= EPOCHS and not on_training_thread[0]  # the first: not measured

@@ -4,7 +4,6 @@ training thread for a short step of a model on the host whose sinks are all in m
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
@@ -17,24 +16,11 @@ MAIN = "MainThread"
 FIT = {"epochs": 3, "batch_size": 16, "shuffle": False, "verbose": 0}
 
 
-class Settle(keras.callbacks.Callback):
-    """Waits for the session's worker at every epoch start, so that the rule sees it idle (a job
-    still running keeps the next step on the worker: that is tested with a stuck job in
-    tests/adversarial/test_faults.py)."""
-
-    def __init__(self, session) -> None:
-        super().__init__()
-        self.session = session
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.session.flush()
-
-
 def threads_of_steps(monkeypatch, model, data, owner, callback, seconds=0.0) -> list[str]:
     """Fit with `callback`; the name of the thread that reduced each step (each reduction made
     `seconds` longer)."""
     threads = support.slow_reduction(monkeypatch, seconds)
-    model.fit(*data, callbacks=[Settle(owner), callback], **FIT)
+    model.fit(*data, callbacks=[support.Settle(owner), callback], **FIT)
     owner.flush()
     return threads
 
@@ -96,7 +82,7 @@ def test_ctrl_c_in_a_step_on_the_training_thread_stops_fit_and_keeps_no_part_of_
     # Epoch 1 is reduced on the worker; epoch 2, on the training thread, is interrupted there.
     failed = support.fail_reduction(monkeypatch, KeyboardInterrupt, thread=MAIN)
     with pytest.raises(KeyboardInterrupt):
-        cnn.fit(*data, callbacks=[Settle(viewer._source.session), viewer.callback()], **FIT)
+        cnn.fit(*data, callbacks=[support.Settle(viewer._source.session), viewer.callback()], **FIT)
     assert failed == [MAIN]
     viewer._front_end.after_cell()  # IPython's post_run_cell: the cell ended without on_train_end
     assert viewer.epochs == [0, 1]
