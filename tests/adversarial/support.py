@@ -229,7 +229,6 @@ def fail_reduction(
     exc: Callable[[], BaseException],
     *,
     times: int | None = None,
-    delay: float = 0.0,
     thread: str | None = None,
 ) -> list[str]:
     """Make every reduction from now on raise `exc()` (`times` times, or always; only on the
@@ -241,8 +240,6 @@ def fail_reduction(
     failures: list[str] = []
 
     def reduce_many(*args: Any, **kwargs: Any) -> Any:
-        if delay:
-            threading.Event().wait(delay)
         name = threading.current_thread().name
         if (times is None or len(failures) < times) and thread in (None, name):
             failures.append(name)
