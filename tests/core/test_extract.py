@@ -6,6 +6,7 @@ sub-model's `predict`, for subclassed and inner-nested layers the layers called 
 
 from __future__ import annotations
 
+import gc
 import os
 
 import keras
@@ -658,6 +659,48 @@ def test_probe_over_the_memory_budget_says_how_large():
         Extractor(model, probe=x, budget_bytes=0.1 * 2**20)
     extractor = Extractor(model, ["wide"], budget_bytes=0.3 * 2**20)
     assert extractor(x[:8])["wide"].shape == (8, 1000)
+
+
+def test_a_probe_checked_once_is_not_checked_again_yet_every_change_is_seen(monkeypatch):
+    # A recording passes the same probe array at every step: its check (shape, dtype, budget) is
+    # done once. Its values are read where they are; any change of shape, dtype, budget or model
+    # structure, or another array, is checked again.
+    from kerasviz_widget.core import extract as extract_module
+
+    model = keras.Sequential([keras.Input((100,)), layers.Dense(1000, name="wide")])
+    extractor = Extractor(model, ["wide"], budget_bytes=0.3 * 2**20)
+    checks = []
+    normalize = extract_module._normalize
+    monkeypatch.setattr(extract_module, "_normalize", lambda *a: checks.append(1) or normalize(*a))
+    x = _x(8, 100)
+    first = extractor(x)["wide"]
+    assert len(checks) == 1
+    x[:] = _x(8, 100, seed=1)  # new values, same array: read as they are now
+    np.testing.assert_allclose(
+        extractor(x)["wide"], model.predict_on_batch(x), rtol=RTOL, atol=ATOL
+    )
+    assert len(checks) == 1 and not np.allclose(first, extractor(x)["wide"])
+    extractor.budget_bytes = 0.02 * 2**20  # the same array no longer fits (32 KB of outputs)
+    with pytest.raises(ValueError, match=r"more than the memory budget"):
+        extractor(x)
+    extractor.budget_bytes = 0.3 * 2**20
+    extractor(x)
+    checks.clear()
+    x.shape = (4, 200)  # reshaped in place: checked again, and refused
+    with pytest.raises(ValueError, match=r"shape \(4, 200\).*expects shape \(None, 100\)"):
+        extractor(x)
+    assert len(checks) == 1
+    wide = _x(8, 100).astype("float64")  # converted: its copy is checked at every call
+    extractor(wide)
+    extractor(wide)
+    assert len(checks) == 3
+    # The extractor does not keep a checked probe alive.
+    y = _x(8, 100)
+    extractor(y)
+    gone = extract_module.weakref.ref(y)
+    del y
+    gc.collect()
+    assert gone() is None
 
 
 def test_subclassed_model_without_known_input_needs_a_probe():
