@@ -32,25 +32,17 @@ function storeFor(model) {
   return STORES.get(id);
 }
 
-// Model traits whose change redraws a view.
-const REDRAW_ON = [
-  "layer",
-  "epoch",
-  "sample",
-  "channel",
-  "slice",
-  "montage",
-  "colormap",
-  "range_mode",
-  "range_lo",
-  "range_hi",
-  "log_y",
-  "ridge",
-  "pinned",
-  "follow",
-  "overview_stat",
-  "diff",
-].map((name) => `change:${name}`);
+// The model traits whose change redraws a view, as Python sends them (`protocol.VIEW_TRAITS`).
+function redrawEvents(model) {
+  const names = model.get("_view_traits");
+  if (!Array.isArray(names) || names.length === 0) {
+    throw new Error(
+      "kerasviz_widget: the widget sent no _view_traits; the Python package and its front-end " +
+        "bundle do not match. Reinstall kerasviz_widget and restart the kernel.",
+    );
+  }
+  return names.map((name) => `change:${name}`);
+}
 
 // While following, stay on the newest step even when the kernel, once `fit` has ended, echoes
 // an older epoch that this view chose while the kernel was busy.
@@ -84,6 +76,7 @@ export default {
   },
 
   render({ model, el: hostEl }) {
+    const redrawOn = redrawEvents(model);
     const store = storeFor(model);
     hostEl.classList.add("kerasviz-viewer");
     const root = hostEl.appendChild(el("div", "kv-root"));
@@ -176,7 +169,7 @@ export default {
       if (kind === "snapshot" || kind === "step") playback.followLatest();
       else redraw();
     });
-    for (const name of REDRAW_ON) model.on(name, redraw);
+    for (const name of redrawOn) model.on(name, redraw);
     for (const name of FOLLOW_ON) model.on(name, playback.followLatest);
     const resize = new ResizeObserver(() => {
       box.resized();
@@ -204,7 +197,7 @@ export default {
       unsubscribe();
       resize.disconnect();
       themed.disconnect();
-      for (const name of REDRAW_ON) model.off(name, redraw);
+      for (const name of redrawOn) model.off(name, redraw);
       for (const name of FOLLOW_ON) model.off(name, playback.followLatest);
     };
   },

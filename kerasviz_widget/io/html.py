@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .files import atomic_write
+from .protocol import VIEW_TRAITS
 
 STATIC = pathlib.Path(__file__).parent.parent / "static"
 
@@ -105,6 +106,7 @@ const widget = (await import(url)).default;
 URL.revokeObjectURL(url);
 const model = createModel({{
   _viewer_id: "kerasviz-standalone",
+  _view_traits: data.view_traits,
   layer: "",
   epoch: 0,
   sample: 0,
@@ -184,6 +186,7 @@ def page(
     data = {
         "bundle": bundle_path.read_text(encoding="utf-8"),
         "state": dict(state or {}),
+        "view_traits": list(VIEW_TRAITS),
         "messages": packed,
         "blob": blob,
     }

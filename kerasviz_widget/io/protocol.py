@@ -74,6 +74,28 @@ COLORMAPS = ("auto", "viridis", "magma", "gray", "diverging")
 RANGE_MODES = ("layer", "map", "fixed")
 """Colour-range modes: the layer across every step, the map on display, or the user's range."""
 
+VIEW_TRAITS = (
+    "layer",
+    "epoch",
+    "sample",
+    "channel",
+    "slice",
+    "montage",
+    "colormap",
+    "range_mode",
+    "range_lo",
+    "range_hi",
+    "log_y",
+    "ridge",
+    "pinned",
+    "diff",
+    "overview_stat",
+    "follow",
+)
+"""The canvas's view traits: what a view shows. A change of one redraws every view (the
+front-end takes the list from the model's `_view_traits`); a saved page and the static picture
+start from their values."""
+
 OVERVIEW_STATS = {
     "mean_abs": "mean |x|",
     "std": "std",

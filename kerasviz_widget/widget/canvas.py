@@ -30,27 +30,6 @@ def _bundle(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-# The view traits of the canvas that a saved page or the static picture starts from.
-VIEW_TRAITS = (
-    "layer",
-    "epoch",
-    "sample",
-    "channel",
-    "slice",
-    "montage",
-    "colormap",
-    "range_mode",
-    "range_lo",
-    "range_hi",
-    "log_y",
-    "ridge",
-    "pinned",
-    "diff",
-    "overview_stat",
-    "follow",
-)
-
-
 class Canvas(anywidget.AnyWidget):
     """The front-end: controls, heatmap, histogram and timeline (drawn on canvas), and the
     browser-side store of every snapshot."""
@@ -60,6 +39,9 @@ class Canvas(anywidget.AnyWidget):
 
     _viewer_id = t.Unicode("").tag(sync=True)
     """Unique id that keys the browser-side store shared by every view of this widget."""
+
+    _view_traits = t.List(t.Unicode(), default_value=list(protocol.VIEW_TRAITS)).tag(sync=True)
+    """The traits whose change redraws a view (`protocol.VIEW_TRAITS`), sent to the front-end."""
 
     layer = t.Unicode("").tag(sync=True)
     """Id of the layer on display. Type: `str`. Default: the first layer after `input`."""

@@ -23,7 +23,8 @@ from ..core.history import History
 from ..core.reduce import default_channel
 from ..core.step import label
 from ..io import static_view
-from .canvas import VIEW_TRAITS, Canvas
+from ..io.protocol import VIEW_TRAITS
+from .canvas import Canvas
 
 
 def _kernel_shell() -> Any:

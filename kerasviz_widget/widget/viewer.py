@@ -32,7 +32,7 @@ from ..core.step import label
 from ..core.summary import summary_text
 from ..io import npz, protocol
 from ..io.files import check_path
-from .canvas import VIEW_TRAITS, Canvas
+from .canvas import Canvas
 from .frontend import FrontEnd
 from .sources import HistoryFile, ModelSource, RunFolder, Source
 from .static import StaticOutput, picture, picture_key
@@ -501,7 +501,7 @@ class TensorViewer:
         """
         from ..io.html import write_html
 
-        state = {name: getattr(self._canvas, name) for name in VIEW_TRAITS}
+        state = {name: getattr(self._canvas, name) for name in protocol.VIEW_TRAITS}
         state["epoch"] = float(state["epoch"])
         write_html(path, list(self._front_end.messages()), state=state, title=title)
 

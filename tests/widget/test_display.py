@@ -3,6 +3,7 @@ and a first view that shows structure."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import keras
@@ -10,6 +11,8 @@ import pytest
 
 from kerasviz_widget import TensorViewer
 from kerasviz_widget.core.reduce import default_channel
+from kerasviz_widget.io import protocol
+from kerasviz_widget.widget import canvas as canvas_module
 from kerasviz_widget.widget import static as static_module
 from kerasviz_widget.widget.canvas import Canvas
 
@@ -57,6 +60,21 @@ def test_the_viewer_is_no_widget_but_displays_through_its_anywidget(viewer):
     view = data["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == viewer.widget.model_id
     assert data["text/plain"] == repr(viewer)
+
+
+def test_the_front_end_redraws_on_the_view_traits_python_sends(viewer, tmp_path):
+    # The front-end takes the traits whose change redraws a view from the model
+    # (`_view_traits`), in the notebook and on a saved page alike; it keeps no list of its own.
+    names = list(protocol.VIEW_TRAITS)
+    assert viewer.widget._view_traits == names
+    synced = set(viewer.widget.traits(sync=True))
+    assert "_view_traits" in synced and set(names) <= synced
+    path = tmp_path / "page.html"
+    viewer.save_html(path)
+    text = path.read_text(encoding="utf-8")
+    assert '"view_traits":' + json.dumps(names, separators=(",", ":")) in text
+    assert "_view_traits: data.view_traits" in text
+    assert '"_view_traits"' in (canvas_module._STATIC / "widget.js").read_text(encoding="utf-8")
 
 
 def test_repr_is_one_line_that_says_what_is_kept(viewer):
