@@ -17,10 +17,13 @@ round's fit to the baseline of the same round (paired), with a 95% bootstrap int
 median, which says whether a target is met or lies inside the noise; and the share of each fit
 that the viewer itself took (its callback measures its own time, on the training thread and on
 its worker thread), which a busy shared machine disturbs far less than wall-time ratios.
+Last, the same viewer snapshots only every other epoch of a few long fits, and each recorded
+epoch is compared with the unrecorded epochs on either side (`alternating`): pairs a tenth of a
+second apart instead of seconds, so a machine that drifts between rounds disturbs it less.
 Targets: per-epoch snapshots <= 1.02x, every 10 batches <= 1.05x, and both faster than
 TensorBoard's histograms.
 
-Run: `python bench/fit_overhead.py [--repeats 11] [--epochs 10]`, on the backend `KERAS_BACKEND`
+Run: `python bench/fit_overhead.py [--repeats 11] [--epochs 10] [--alternate 3 40]`, on the backend `KERAS_BACKEND`
 names.
 """
 
@@ -70,6 +73,40 @@ def paired_ratio(
     return float(np.median(ratios)), float(low), float(high)
 
 
+class EpochClock(keras.callbacks.Callback):
+    """The start of every epoch, and the end of training: `starts[k + 1] - starts[k]` is epoch
+    `k` with every callback's `on_epoch_end` (a snapshot included)."""
+
+    async_safe = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.starts.append(time.perf_counter())
+
+    def on_train_end(self, logs=None):
+        self.starts.append(time.perf_counter())
+
+
+def alternating(viewer, model, x, y, fit, *, epochs: int, fits: int) -> tuple[float, float, float]:
+    """`viewer.callback()` snapshots only the even epochs of each fit; each recorded epoch is
+    compared with the mean of the unrecorded epochs on either side, inside the same fit, so that
+    the machine's slow drifts cancel. Returns the median ratio and its 95% bootstrap interval."""
+    ratios = []
+    for _ in range(fits):
+        clock, callback = EpochClock(), viewer.callback()
+        record = callback.on_epoch_end
+        callback.on_epoch_end = lambda epoch, logs=None, record=record: (
+            record(epoch, logs) if epoch % 2 == 0 else None
+        )
+        model.fit(x, y, epochs=epochs, callbacks=[clock, callback], **fit)
+        d = np.diff(clock.starts)
+        ratios += [d[k] / ((d[k - 1] + d[k + 1]) / 2) for k in range(2, len(d) - 1, 2)]
+    return paired_ratio(ratios, [1.0] * len(ratios))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds (default 11)")
@@ -81,6 +118,15 @@ def main() -> None:
         default=1,
         help="train on the images this many times over per epoch (default 1): longer epochs, the "
         "same snapshot per epoch",
+    )
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        nargs=2,
+        default=(3, 40),
+        metavar=("FITS", "EPOCHS"),
+        help="then FITS fits of EPOCHS epochs that snapshot every other epoch (default 3 40; "
+        "0 0 to skip)",
     )
     args = parser.parse_args()
 
@@ -180,6 +226,16 @@ def main() -> None:
                 f"epoch); counting the worker's CPU time instead of its wall time, "
                 f"{statistics.median(cpu_shares[name]):.2%}"
             )
+    fits, epochs = args.alternate
+    if fits and epochs >= 4:
+        model = setups["viewer.callback()"][0]
+        mid, low, high = alternating(
+            viewers["every_n_batches=None"], model, x, y, fit, epochs=epochs, fits=fits
+        )
+        print(
+            f"viewer.callback() on every other epoch, {fits} fits of {epochs} epochs: a recorded "
+            f"epoch against the unrecorded ones on either side {mid:.3f}x [{low:.3f}, {high:.3f}]"
+        )
     cb = last_callbacks["viewer.callback(every_n_batches=10)"][0]
     due = cb.taken + cb.skipped
     print(
