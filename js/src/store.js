@@ -93,10 +93,10 @@ export function createStore({ maxBytes = DEFAULT_MAX_BYTES } = {}) {
   }
 
   function receive(content, buffers) {
-    if (content && content.kind === "batch") {
-      for (const [inner, innerBuffers] of unbatch(content, buffers)) receive(inner, innerBuffers);
-      return;
-    }
+    for (const [inner, innerBuffers] of unbatch(content, buffers)) receiveOne(inner, innerBuffers);
+  }
+
+  function receiveOne(content, buffers) {
     const msg = decodeMessage(content, buffers);
     if (!msg) return;
     switch (msg.kind) {
