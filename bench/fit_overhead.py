@@ -30,6 +30,7 @@ names.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -90,21 +91,36 @@ class EpochClock(keras.callbacks.Callback):
         self.starts.append(time.perf_counter())
 
 
-def alternating(viewer, model, x, y, fit, *, epochs: int, fits: int) -> tuple[float, float, float]:
+def alternating(
+    viewer, model, x, y, fit, *, epochs: int, fits: int
+) -> tuple[tuple[float, float, float], int, int]:
     """`viewer.callback()` snapshots only the even epochs of each fit; each recorded epoch is
     compared with the mean of the unrecorded epochs on either side, inside the same fit, so that
-    the machine's slow drifts cancel. Returns the median ratio and its 95% bootstrap interval."""
-    ratios = []
+    the machine's slow drifts cancel. This counts a step's whole cost only where the step is
+    finished in its own epoch, on the training thread (a step the worker finishes lands in the
+    next, unrecorded epoch), so the steps finished there are counted too.
+
+    Returns:
+        `((median ratio, low, high), steps on the training thread, steps)`: the ratio with its
+        95% bootstrap interval.
+    """
+    ratios, inline, steps = [], 0, 0
+    session = viewer._source.session
+
+    def record_even(record, epoch, logs=None):
+        nonlocal inline, steps
+        if epoch % 2 == 0:
+            record(epoch, logs)
+            steps += 1
+            inline += session.last_inline
+
     for _ in range(fits):
         clock, callback = EpochClock(), viewer.callback()
-        record = callback.on_epoch_end
-        callback.on_epoch_end = lambda epoch, logs=None, record=record: (
-            record(epoch, logs) if epoch % 2 == 0 else None
-        )
+        callback.on_epoch_end = functools.partial(record_even, callback.on_epoch_end)
         model.fit(x, y, epochs=epochs, callbacks=[clock, callback], **fit)
         d = np.diff(clock.starts)
         ratios += [d[k] / ((d[k - 1] + d[k + 1]) / 2) for k in range(2, len(d) - 1, 2)]
-    return paired_ratio(ratios, [1.0] * len(ratios))
+    return paired_ratio(ratios, [1.0] * len(ratios)), inline, steps
 
 
 def main() -> None:
@@ -229,12 +245,14 @@ def main() -> None:
     fits, epochs = args.alternate
     if fits and epochs >= 4:
         model = setups["viewer.callback()"][0]
-        mid, low, high = alternating(
+        (mid, low, high), inline, steps = alternating(
             viewers["every_n_batches=None"], model, x, y, fit, epochs=epochs, fits=fits
         )
         print(
             f"viewer.callback() on every other epoch, {fits} fits of {epochs} epochs: a recorded "
             f"epoch against the unrecorded ones on either side {mid:.3f}x [{low:.3f}, {high:.3f}]"
+            f" ({inline} of {steps} steps finished on the training thread: the measure counts "
+            f"those whole)"
         )
     cb = last_callbacks["viewer.callback(every_n_batches=10)"][0]
     due = cb.taken + cb.skipped
