@@ -164,6 +164,14 @@ function textWidth(ctx, text) {
   return ctx.measureText(text).width;
 }
 
+/** `text`, cut short with an ellipsis where it is wider than `width` pixels. */
+export function fitText(ctx, text, width) {
+  if (textWidth(ctx, text) <= width) return text;
+  let n = text.length - 1;
+  while (n > 0 && textWidth(ctx, `${text.slice(0, n)}…`) > width) n--;
+  return `${text.slice(0, n)}…`;
+}
+
 /** Do two boxes {x0, y0, x1, y1} overlap (touching edges do not count)? */
 export function overlaps(a, b) {
   return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
@@ -364,7 +372,9 @@ export const logCount = (c) => Math.log10(1 + c);
  *   overlay   a second histogram {lo, hi, counts} drawn as an outline over the same axes
  *             (a pinned step), or null (default);
  *   label, overlayLabel   legend texts of the bars and of the overlay (legend only if an overlay);
- *   xLabel    title of the x axis (default "value"); theme (default DEFAULT_THEME).
+ *   xLabel    title of the x axis (default "value"); theme (default DEFAULT_THEME);
+ *   note      what the histogram leaves out, as Python wrote it (`snapshot.hist.note`), or "":
+ *             drawn in the middle of an empty plot, else after the x title (default "").
  * Returns {plot, x, y, xTicks, yTicks, bars: [{bin, x, y, width, height}], overlay, boxes}.
  */
 export function drawHistogram(ctx, size, hist, options = {}) {
@@ -374,6 +384,7 @@ export function drawHistogram(ctx, size, hist, options = {}) {
     label: barLabel = "",
     overlayLabel = "pinned",
     xLabel = "value",
+    note = "",
     theme = DEFAULT_THEME,
   } = options;
   const out = { boxes: [], bars: [], overlay: null };
@@ -492,12 +503,30 @@ export function drawHistogram(ctx, size, hist, options = {}) {
   if (titleFits) {
     verticalLabel(ctx, out, theme, yTitle, PAD + fs / 2, (plot.top + plot.bottom) / 2, "y-title");
   }
-  label(ctx, out, theme, xLabel, (plot.left + plot.right) / 2, size.height - PAD, {
+  // The note: in the middle of an empty plot, else after the x title (alone if both do not
+  // fit), shortened with an ellipsis where even it does not.
+  const empty = out.bars.length === 0;
+  const middle = (plot.left + plot.right) / 2;
+  let xTitle = xLabel;
+  if (note && !empty) {
+    const room = 2 * Math.min(middle - PAD, size.width - PAD - middle); // centred on the plot
+    const both = `${xLabel} (${note})`;
+    xTitle = textWidth(ctx, both) <= room ? both : fitText(ctx, note, room);
+  }
+  label(ctx, out, theme, xTitle, middle, size.height - PAD, {
     align: "center",
     baseline: "bottom",
     kind: "x-title",
     color: theme.muted,
   });
+  if (note && empty) {
+    const text = fitText(ctx, note, plot.right - plot.left);
+    label(ctx, out, theme, text, middle, (plot.top + plot.bottom) / 2, {
+      align: "center",
+      kind: "note",
+      color: theme.fg,
+    });
+  }
   return Object.assign(out, { plot, x, y, xTicks, yTicks, yMax });
 }
 

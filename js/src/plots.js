@@ -75,15 +75,18 @@ export function createPlots(ui, root, model, store, listen, pick) {
         overlay: other ? other.hist : null,
         label: `epoch ${snap.epoch}`,
         overlayLabel: `pinned: epoch ${pinned}`,
+        note: snap.hist.note || "",
         theme: th,
       },
     );
+    canvas.dataset.note = snap.hist.note || "";
     canvas.dataset.bars = String(histLayout.bars.length);
     canvas.dataset.heights = JSON.stringify(histLayout.bars.map((b) => round(b.height)));
     canvas.dataset.overlay = String(Boolean(histLayout.overlay));
     canvas.setAttribute(
       "aria-label",
-      `histogram of layer ${snap.layer} at epoch ${snap.epoch}${logY ? ", log counts" : ""}`,
+      `histogram of layer ${snap.layer} at epoch ${snap.epoch}${logY ? ", log counts" : ""}` +
+        (snap.hist.note ? `; ${snap.hist.note}` : ""),
     );
   }
 

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   drawHistogram,
+  fitText,
   drawTimeline,
   drawRidge,
   hitTimeline,
@@ -284,6 +285,51 @@ test("no label overlaps another or leaves the canvas, at any size", () => {
       assertNoOverlap(ridge, size, `ridge ${width}x${height}`);
     }
   }
+});
+
+test("the histogram shows Python's note: in an empty plot, else after the x title", () => {
+  // A layer with no finite value: no bars, the note in the middle of the plot.
+  const none = { lo: 0, hi: 1, counts: new Uint32Array(10) };
+  const note = "no finite value: 16 NaN";
+  let ctx = fakeContext();
+  let layout = drawHistogram(ctx, SIZE, none, { note });
+  assert.equal(layout.bars.length, 0);
+  const box = layout.boxes.find((b) => b.kind === "note");
+  assert.equal(box.text, note);
+  assert.ok(box.y0 > layout.plot.top && box.y1 < layout.plot.bottom, "inside the plot");
+  assert.ok(texts(ctx).includes("value"));
+  // Values left out of a histogram that has bars: said after the x title.
+  const left = "3 NaN and 1 infinite not counted";
+  ctx = fakeContext();
+  layout = drawHistogram(ctx, SIZE, hist, { note: left });
+  assert.ok(texts(ctx).includes(`value (${left})`), texts(ctx));
+  assert.equal(layout.boxes.filter((b) => b.kind === "note").length, 0);
+  // No note, no change.
+  ctx = fakeContext();
+  drawHistogram(ctx, SIZE, hist);
+  assert.ok(texts(ctx).includes("value"));
+  // Narrow: the note alone, then cut short, never leaving the canvas or overlapping a label.
+  for (const width of [180, 260]) {
+    for (const [h, n] of [
+      [none, note],
+      [hist, left],
+    ]) {
+      const size = { width, height: 160 };
+      ctx = fakeContext();
+      layout = drawHistogram(ctx, size, h, { note: n });
+      assertNoOverlap(layout, size, `histogram with a note, ${width} wide`);
+      const shown = texts(ctx).find((t) => t.startsWith(n.slice(0, 5)) || t.includes(`(${n}`));
+      assert.ok(shown, `the note is drawn at ${width}: ${texts(ctx)}`);
+      assert.ok(n.startsWith(shown.replace(/…$/, "")) || shown.includes(n), shown);
+    }
+  }
+});
+
+test("fitText cuts a text short with an ellipsis only where it does not fit", () => {
+  const ctx = fakeContext(); // 10px font: 6 px a character
+  assert.equal(fitText(ctx, "abcdef", 36), "abcdef");
+  assert.equal(fitText(ctx, "abcdef", 35), "abcd…");
+  assert.equal(fitText(ctx, "abcdef", 6), "…");
 });
 
 test("the right-hand loss title clears its tick labels", () => {

@@ -178,6 +178,37 @@ def nonfinite_fraction(stats: Mapping[str, Any]) -> float:
     return bad / size if size else 0.0
 
 
+def histogram_note(stats: Mapping[str, Any]) -> str | None:
+    """What a layer's histogram leaves out, as a person reads it, or `None` when nothing.
+
+    A histogram counts the finite values only (see `core.reduce`): the NaN and infinite values
+    are left out, and a layer with no finite value has an empty histogram. Every front-end (the
+    live view, a saved page, the static picture) shows this note with the histogram.
+
+    Args:
+        stats: A layer's statistics (a `Snapshot`'s `stats`).
+
+    Returns:
+        `"empty output"`, `"no finite value: 16 NaN"`, `"3 NaN and 1 infinite not counted"`, or
+        `None` when every value is counted.
+
+    Example:
+
+    >>> histogram_note({"shape": (4, 2), "nan_count": 8, "inf_count": 0})
+    'no finite value: 8 NaN'
+    """
+    size = math.prod(int(d) for d in stats["shape"])
+    if size == 0:
+        return "empty output"
+    nan, inf = int(stats.get("nan_count") or 0), int(stats.get("inf_count") or 0)
+    left = " and ".join(
+        text for n, text in ((nan, f"{nan:,} NaN"), (inf, f"{inf:,} infinite")) if n
+    )
+    if not left:
+        return None
+    return f"no finite value: {left}" if nan + inf >= size else f"{left} not counted"
+
+
 def first_bad(found: Iterable[Mapping[str, Any]]) -> tuple[str, float | int] | None:
     """The first bad layer among findings listed in model order: of the `nan` and `inf`
     findings at the earliest epoch, the first; `None` when there is none."""

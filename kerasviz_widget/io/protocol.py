@@ -9,7 +9,7 @@ as buffers (C-contiguous, little-endian), never as JSON lists. They go as custom
 | `catalog`  | `version, layers: [{id, class_name, output_shape, params, strategy}], |                    |
 |            | probe: {n, input_shapes}, colormaps, range_modes, overview_stats`     |                    |
 | `step`     | `epoch, batch, logs`                                                  |                    |
-| `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins},                    | `[counts uint32,   |
+| `snapshot` | `layer, epoch, batch, stats, hist: {lo, hi, bins, note},              | `[counts uint32,   |
 |            | display: {shape, layout, axes, channel}`                              |  display float16]` |
 | `findings` | `epoch, findings: [{layer, epoch, kind, fraction, message}],          |                    |
 |            | first_bad: [layer, epoch] or null`                                    |                    |
@@ -25,6 +25,9 @@ Python decides, the front-end draws:
   `{key, label}` (`OVERVIEW_STATS`): `key` names an entry of every snapshot's `stats`.
 - `snapshot.stats` holds every statistic of `core.reduce.STAT_KEYS` and `nonfinite_fraction`
   (`core.health.nonfinite_fraction`, the fraction of values that are NaN or infinite).
+- `snapshot.hist.note` says what the histogram leaves out (`core.health.histogram_note`: its
+  NaN and infinite values, or that it has none to show), or is `null`; the front-end shows it
+  with the histogram.
 - `findings` follows the snapshots of each step: the step's health findings
   (`core.health.findings`, default thresholds) and the run's first bad layer so far
   (`core.health.first_bad_layer`); the front-end shows them as they are.
@@ -60,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.health import nonfinite_fraction
+from ..core.health import histogram_note, nonfinite_fraction
 from ..core.reduce import Snapshot, default_channel
 
 PROTOCOL_VERSION = 3
@@ -155,7 +158,12 @@ def encode_snapshot(snap: Snapshot) -> Message:
         "epoch": snap.epoch,
         "batch": snap.batch,
         "stats": stats,
-        "hist": {"lo": snap.hist_lo, "hi": snap.hist_hi, "bins": int(snap.counts.size)},
+        "hist": {
+            "lo": snap.hist_lo,
+            "hi": snap.hist_hi,
+            "bins": int(snap.counts.size),
+            "note": histogram_note(snap.stats),
+        },
         "display": {
             "shape": list(snap.display.shape),
             "layout": snap.layout,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.health import histogram_note
 from . import colormaps, png
 
 if TYPE_CHECKING:
@@ -407,6 +408,12 @@ def render(
             f"<span>{ylabel}, max {int(counts.max()) if counts.size else 0}</span>"
             f"<span>{_esc(format_number(snapshot.hist_hi))}</span></div>"
         )
+        note = histogram_note(snapshot.stats)
+        if note:
+            hist_html += (
+                f'<div class="kerasviz-static-note" style="font-size:11px">{_esc(note)}</div>'
+            )
+
         parts.append(
             '<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">'
             f"<div>{heat}</div><div>{hist_html}</div></div>"

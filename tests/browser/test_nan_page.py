@@ -7,6 +7,7 @@ import pytest
 
 from kerasviz_widget import TensorViewer
 from tests.adversarial import support
+from tests.browser.lab import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -30,4 +31,12 @@ def test_the_offline_page_of_a_nan_run_opens_in_a_browser(tmp_path, page):
     page.wait_for_selector("body[data-ready=true]", timeout=20_000)
     options = page.eval_on_selector_all("select.kv-layer option", "o => o.map(e => e.value)")
     assert options == viewer.layers
+    # The NaN layer's histogram has nothing to draw, and says why, in Python's words.
+    page.select_option("select.kv-layer", "out")
+    page.wait_for_function("() => document.querySelector('canvas.kv-hist').dataset.layer === 'out'")
+    hist = page.locator("canvas.kv-hist")
+    assert hist.get_attribute("data-note") == "no finite value: 4 NaN"
+    assert hist.get_attribute("data-bars") == "0"
+    assert hist.get_attribute("aria-label").endswith("; no finite value: 4 NaN")
+    page.screenshot(path=str(SCREENSHOTS / "nan-histogram-note.png"), full_page=True)
     assert errors == []

@@ -364,3 +364,24 @@ def test_a_saved_and_loaded_run_gives_the_same_findings(breaking, zoo, tmp_path)
         assert health.first_bad_layer(loaded, data.catalog) == health.first_bad_layer(
             watch.history, watch.catalog
         )
+
+
+def test_the_histogram_note_says_what_the_histogram_leaves_out():
+    from kerasviz_widget.core.reduce import reduce_array
+
+    def note(values):
+        return health.histogram_note(
+            reduce_array("l", np.asarray(values, np.float32), epoch=0).stats
+        )
+
+    assert note(np.ones((4, 3))) is None
+    assert note(np.full((4, 3), np.nan)) == "no finite value: 12 NaN"
+    assert note([[np.inf, -np.inf], [np.nan, np.nan]]) == "no finite value: 2 NaN and 2 infinite"
+    mixed = np.ones((500, 4))
+    mixed[:3, 0] = np.nan
+    mixed[3, 1] = -np.inf
+    assert note(mixed) == "3 NaN and 1 infinite not counted"
+    many = np.ones((2000, 2))
+    many[:1500, 0] = np.inf
+    assert note(many) == "1,500 infinite not counted"
+    assert note(np.zeros((0, 3))) == "empty output"

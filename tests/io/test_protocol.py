@@ -220,6 +220,17 @@ def test_a_snapshot_carries_its_layout_axes_and_pool_factors():
     assert np.frombuffer(buffers[1], "<f2").size == 34 * 34
 
 
+def test_a_snapshot_carries_the_histogram_note_python_decides():
+    bad = np.ones((4, 5), np.float32)
+    bad[0, :2] = np.nan
+    content, _ = protocol.encode_snapshot(reduce_array("d", bad, epoch=0))
+    assert content["hist"]["note"] == "2 NaN not counted"
+    none, _ = protocol.encode_snapshot(reduce_array("d", np.full((2, 2), np.nan, "f4"), epoch=0))
+    assert none["hist"]["note"] == "no finite value: 4 NaN"
+    clean, _ = protocol.encode_snapshot(reduce_array("d", np.ones((2, 2), np.float32), epoch=0))
+    assert clean["hist"]["note"] is None
+
+
 def test_a_snapshot_names_its_widest_spread_channel_as_the_default():
     rng = np.random.default_rng(0)
     data = np.zeros((2, 5, 5, 4), np.float32)

@@ -251,6 +251,18 @@ def test_static_picture_has_the_histogram_and_the_table():
     assert f"{100 * snap.stats['zero_fraction']:.1f}%" in page
 
 
+def test_static_picture_says_what_the_histogram_leaves_out():
+    array = np.full((2, 6, 5, 3), np.nan, np.float32)
+    snap = reduce_array("conv2d", array, epoch=3)
+    page = static_view.render(snap, [(snap.layer, snap.stats)], epochs=[3])
+    assert (
+        '<div class="kerasviz-static-note" style="font-size:11px">no finite value: 180 NaN</div>'
+        in page
+    )
+    clean = conv_snapshot()
+    assert "kerasviz-static-note" not in static_view.render(clean, [(clean.layer, clean.stats)])
+
+
 # ------------------------------------------------------------------------------ text
 
 
