@@ -497,15 +497,17 @@ export function drawHistogram(ctx, size, hist, options = {}) {
     out.overlay = path;
   }
 
+  // Nothing drawn (no finite value, no pinned step): the x axis would place nothing.
+  const empty = out.bars.length === 0;
+  const shownXTicks = empty && !out.overlay ? [] : xTicks;
   drawFrame(ctx, theme, plot);
   drawYTicks(ctx, out, theme, plot, yTicks, y, "left", "y-tick");
-  drawXTicks(ctx, out, theme, plot, xTicks, x, "x-tick");
+  drawXTicks(ctx, out, theme, plot, shownXTicks, x, "x-tick");
   if (titleFits) {
     verticalLabel(ctx, out, theme, yTitle, PAD + fs / 2, (plot.top + plot.bottom) / 2, "y-title");
   }
   // The note: in the middle of an empty plot, else after the x title (alone if both do not
   // fit), shortened with an ellipsis where even it does not.
-  const empty = out.bars.length === 0;
   const middle = (plot.left + plot.right) / 2;
   let xTitle = xLabel;
   if (note && !empty) {
@@ -527,7 +529,7 @@ export function drawHistogram(ctx, size, hist, options = {}) {
       color: theme.fg,
     });
   }
-  return Object.assign(out, { plot, x, y, xTicks, yTicks, yMax });
+  return Object.assign(out, { plot, x, y, xTicks: shownXTicks, yTicks, yMax });
 }
 
 // ------------------------------------------------------------------------------ timeline

@@ -298,6 +298,11 @@ test("the histogram shows Python's note: in an empty plot, else after the x titl
   assert.equal(box.text, note);
   assert.ok(box.y0 > layout.plot.top && box.y1 < layout.plot.bottom, "inside the plot");
   assert.ok(texts(ctx).includes("value"));
+  assert.deepEqual(layout.xTicks, [], "no x axis for nothing drawn");
+  assert.equal(layout.boxes.filter((b) => b.kind === "x-tick").length, 0);
+  // ... unless a pinned step is drawn over it.
+  const pinned = drawHistogram(fakeContext(), SIZE, none, { note, overlay: hist });
+  assert.ok(pinned.xTicks.length >= 3);
   // Values left out of a histogram that has bars: said after the x title.
   const left = "3 NaN and 1 infinite not counted";
   ctx = fakeContext();
