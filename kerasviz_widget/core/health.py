@@ -171,11 +171,16 @@ def _check_scale(value: Any) -> float:
     return float(value)
 
 
+def _nonfinite_counts(stats: Mapping[str, Any]) -> tuple[int, int, int]:
+    """`(values, NaN, infinite)` of a layer output, from its statistics."""
+    size = math.prod(int(d) for d in stats["shape"])
+    return size, int(stats.get("nan_count") or 0), int(stats.get("inf_count") or 0)
+
+
 def nonfinite_fraction(stats: Mapping[str, Any]) -> float:
     """The fraction of a layer output's values that are NaN or infinite; 0.0 when it is empty."""
-    size = math.prod(int(d) for d in stats["shape"])
-    bad = int(stats.get("nan_count") or 0) + int(stats.get("inf_count") or 0)
-    return bad / size if size else 0.0
+    size, nan, inf = _nonfinite_counts(stats)
+    return (nan + inf) / size if size else 0.0
 
 
 def histogram_note(stats: Mapping[str, Any]) -> str | None:
@@ -197,10 +202,9 @@ def histogram_note(stats: Mapping[str, Any]) -> str | None:
     >>> histogram_note({"shape": (4, 2), "nan_count": 8, "inf_count": 0})
     'no finite value: 8 NaN'
     """
-    size = math.prod(int(d) for d in stats["shape"])
+    size, nan, inf = _nonfinite_counts(stats)
     if size == 0:
         return "empty output"
-    nan, inf = int(stats.get("nan_count") or 0), int(stats.get("inf_count") or 0)
     left = " and ".join(
         text for n, text in ((nan, f"{nan:,} NaN"), (inf, f"{inf:,} infinite")) if n
     )

@@ -413,7 +413,6 @@ def render(
             hist_html += (
                 f'<div class="kerasviz-static-note" style="font-size:11px">{_esc(note)}</div>'
             )
-
         parts.append(
             '<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">'
             f"<div>{heat}</div><div>{hist_html}</div></div>"
