@@ -96,8 +96,9 @@ export function createBox(ui, root) {
   }
 
   function draw(snap, view, scale) {
+    let nan = 0;
     if (snap.display.data) {
-      drawHeatmap(ui.heatmap, view, snap.display.data, lut(scale.name), scale.lo, scale.hi);
+      nan = drawHeatmap(ui.heatmap, view, snap.display.data, lut(scale.name), scale.lo, scale.hi);
       ui.heatmap.classList.remove("kv-dropped");
     } else {
       ui.heatmap.classList.add("kv-dropped");
@@ -107,9 +108,11 @@ export function createBox(ui, root) {
     drawColorbar(ui, scale);
     ui.heatmap.dataset.layer = snap.layer;
     ui.heatmap.dataset.epoch = String(snap.epoch);
+    ui.heatmap.dataset.nan = String(nan);
+    ui.nanKey.hidden = nan === 0;
     ui.heatmap.setAttribute(
       "aria-label",
-      `heatmap of layer ${snap.layer} at epoch ${snap.epoch}, colour range ${formatNumber(scale.lo)} to ${formatNumber(scale.hi)}`,
+      `heatmap of layer ${snap.layer} at epoch ${snap.epoch}, colour range ${formatNumber(scale.lo)} to ${formatNumber(scale.hi)}${nan ? `; ${nan} NaN cells` : ""}`,
     );
   }
 

@@ -1,69 +1,30 @@
-// Colour-map lookup tables: 256 RGB entries each, interpolated from anchor colours.
+// Colour-map lookup tables: 256 RGB entries each, and the colour of NaN, from the package's
+// colormaps.json (the bundle inlines it; the static view in Python reads the same file).
 
-const ANCHORS = {
-  viridis: [
-    "#440154",
-    "#482878",
-    "#3e4989",
-    "#31688e",
-    "#26828e",
-    "#1f9e89",
-    "#35b779",
-    "#6ece58",
-    "#b5de2b",
-    "#fde725",
-  ],
-  magma: [
-    "#000004",
-    "#180f3d",
-    "#440f76",
-    "#721f81",
-    "#9e2f7f",
-    "#cd4071",
-    "#f1605d",
-    "#fd9668",
-    "#feca8d",
-    "#fcfdbf",
-  ],
-  gray: ["#000000", "#ffffff"],
-  // Blue below zero, white at zero, red above: for signed data.
-  diverging: [
-    "#2166ac",
-    "#4393c3",
-    "#92c5de",
-    "#d1e5f0",
-    "#f7f7f7",
-    "#fddbc7",
-    "#f4a582",
-    "#d6604d",
-    "#b2182b",
-  ],
-};
+import TABLES from "../../kerasviz_widget/io/colormaps.json" with { type: "json" };
 
-export const COLORMAPS = Object.keys(ANCHORS);
+export const COLORMAPS = Object.keys(TABLES.maps);
 
-function hexToRgb(hex) {
-  const n = parseInt(hex.slice(1), 16);
-  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+function hexBytes(hex) {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
 }
+
+/** The RGB colour of NaN in every map: [r, g, b]. */
+export const NAN_RGB = Array.from(hexBytes(TABLES.nan));
+
+/** The CSS colour of NaN, for keys that name it. */
+export const NAN_CSS = `#${TABLES.nan}`;
 
 const CACHE = new Map();
 
 /** A Uint8Array of 256 * 3 bytes: the RGB colour of each of 256 levels. */
 export function lut(name) {
   if (CACHE.has(name)) return CACHE.get(name);
-  const anchors = ANCHORS[name];
-  if (!anchors) throw new Error(`Unknown colour map ${name}; known: ${COLORMAPS.join(", ")}`);
-  const rgb = anchors.map(hexToRgb);
-  const table = new Uint8Array(256 * 3);
-  for (let i = 0; i < 256; i++) {
-    const t = (i / 255) * (rgb.length - 1);
-    const k = Math.min(Math.floor(t), rgb.length - 2);
-    const f = t - k;
-    for (let c = 0; c < 3; c++) {
-      table[i * 3 + c] = Math.round(rgb[k][c] * (1 - f) + rgb[k + 1][c] * f);
-    }
-  }
+  const entry = TABLES.maps[name];
+  if (!entry) throw new Error(`Unknown colour map ${name}; known: ${COLORMAPS.join(", ")}`);
+  const table = hexBytes(entry.levels);
   CACHE.set(name, table);
   return table;
 }

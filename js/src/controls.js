@@ -3,6 +3,7 @@
 
 import { el, option, formatNumber, formatShape } from "./format.js";
 import { channelCount, sampleCount, sliceCount } from "./heatmap.js";
+import { NAN_CSS } from "./colormap.js";
 
 const SPEEDS = [
   ["0.5×", 800],
@@ -87,13 +88,19 @@ function heatmapBox(root) {
   const overlay = box.appendChild(el("canvas", "kv-overlay", { "aria-hidden": "true" }));
   const tip = box.appendChild(el("div", "kv-tip", { "aria-hidden": "true" }));
   tip.hidden = true;
-  // The colour bar sits right of the heatmap, inside the box: the box never changes size.
+  // The colour bar sits right of the heatmap, inside the box: the box never changes size. Under
+  // it, a key names the NaN colour while the heatmap shows a NaN.
   const scale = box.appendChild(el("div", "kv-scale", { "aria-label": "colour bar" }));
-  const colorbar = scale.appendChild(el("canvas", "kv-colorbar"));
-  const ticks = scale.appendChild(el("div", "kv-ticks"));
+  const bar = scale.appendChild(el("div", "kv-scale-bar"));
+  const colorbar = bar.appendChild(el("canvas", "kv-colorbar"));
+  const ticks = bar.appendChild(el("div", "kv-ticks"));
+  const nanKey = scale.appendChild(el("div", "kv-nan-key"));
+  nanKey.appendChild(el("span", "kv-nan-swatch")).style.background = NAN_CSS;
+  nanKey.appendChild(document.createTextNode("NaN"));
+  nanKey.hidden = true;
   const hover = root.appendChild(el("div", "kv-hover", { "aria-live": "off" }));
   hover.textContent = "\u00a0";
-  return { box, heatmap, overlay, tip, scale, colorbar, ticks, hover };
+  return { box, heatmap, overlay, tip, scale, colorbar, ticks, nanKey, hover };
 }
 
 function timeBar(root) {

@@ -6,6 +6,8 @@ export const BAR_COLUMNS = 4;
 /** Pixel rows of the bar view. */
 export const BAR_ROWS = 120;
 
+import { NAN_RGB } from "./colormap.js";
+
 const clamp = (v, n) => Math.max(0, Math.min(n - 1, v | 0));
 
 /**
@@ -194,7 +196,7 @@ export function packLut(table) {
   return packed;
 }
 
-const NAN_PIXEL = (255 << 24) | (255 << 16) | 255; // magenta
+const NAN_PIXEL = (255 << 24) | (NAN_RGB[2] << 16) | (NAN_RGB[1] << 8) | NAN_RGB[0];
 const PACKED = new WeakMap();
 
 function packedOf(table) {
@@ -208,8 +210,10 @@ function packedOf(table) {
 
 /**
  * Fill RGBA pixels (Uint8ClampedArray, width * height * 4) for a view through a LUT.
- * Values at or below `lo` take the first colour, at or above `hi` the last; NaN is magenta;
- * gaps (montage borders, bar gaps and the space above a bar) stay transparent.
+ * Values at or below `lo` take the first colour, at or above `hi` the last; NaN takes the NaN
+ * colour of colormaps.json (magenta); gaps (montage borders, bar gaps and the space above a bar)
+ * stay transparent. Returns `{ pixels, nan }`: `nan` counts the view's pixels drawn in the NaN
+ * colour (the static view in Python counts the same), so that the colour bar can name it.
  */
 export function paint(view, data, table, lo, hi, out) {
   const { width, height } = view;
@@ -219,6 +223,7 @@ export function paint(view, data, table, lo, hi, out) {
   const scale = hi > lo ? 255 / (hi - lo) : 0;
   if (view.kind === "bars") return paintBars(view, data, packed, lo, hi, scale, words, pixels);
   let p = 0;
+  let nan = 0;
   for (let y = 0; y < height; y++) {
     const row = view.strided(y);
     if (row) {
@@ -228,7 +233,11 @@ export function paint(view, data, table, lo, hi, out) {
         const v = data[i];
         let level = (v - lo) * scale + 0.5;
         level = level > 255 ? 255 : level > 0 ? level | 0 : 0;
-        words[p++] = v === v ? packed[level] : NAN_PIXEL;
+        if (v === v) words[p++] = packed[level];
+        else {
+          words[p++] = NAN_PIXEL;
+          nan++;
+        }
       }
     } else {
       for (let x = 0; x < width; x++) {
@@ -240,11 +249,15 @@ export function paint(view, data, table, lo, hi, out) {
         const v = data[i];
         let level = (v - lo) * scale + 0.5;
         level = level > 255 ? 255 : level > 0 ? level | 0 : 0;
-        words[p++] = v === v ? packed[level] : NAN_PIXEL;
+        if (v === v) words[p++] = packed[level];
+        else {
+          words[p++] = NAN_PIXEL;
+          nan++;
+        }
       }
     }
   }
-  return pixels;
+  return { pixels, nan };
 }
 
 // Bars rise from zero (or from the nearer edge of [lo, hi] when zero is outside it).
@@ -254,12 +267,14 @@ function paintBars(view, data, packed, lo, hi, scale, words, pixels) {
   const rowOf = (v) =>
     Math.round((height - 1) * (1 - Math.max(0, Math.min(1, (v - lo) / (hi - lo || 1)))));
   const baseRow = rowOf(Math.max(lo, Math.min(hi, 0)));
+  let nan = 0;
   for (let x = 0; x < width; x++) {
     const i = view.at(x, 0);
     if (i < 0) continue;
     const v = data[i];
     if (v !== v) {
       for (let y = 0; y < height; y++) words[y * width + x] = NAN_PIXEL;
+      nan += height;
       continue;
     }
     let level = (v - lo) * scale + 0.5;
@@ -268,12 +283,15 @@ function paintBars(view, data, packed, lo, hi, scale, words, pixels) {
     const [a, b] = top < baseRow ? [top, baseRow] : [baseRow, top];
     for (let y = a; y <= b; y++) words[y * width + x] = packed[level];
   }
-  return pixels;
+  return { pixels, nan };
 }
 
 const IMAGES = new WeakMap();
 
-/** Draw a view onto a canvas whose backing size is the view's size; CSS scales it, pixelated. */
+/**
+ * Draw a view onto a canvas whose backing size is the view's size; CSS scales it, pixelated.
+ * Returns how many values it drew in the NaN colour.
+ */
 export function drawHeatmap(canvas, view, data, table, lo, hi) {
   if (canvas.width !== view.width) canvas.width = view.width;
   if (canvas.height !== view.height) canvas.height = view.height;
@@ -284,8 +302,9 @@ export function drawHeatmap(canvas, view, data, table, lo, hi) {
     image = ctx.createImageData(view.width, view.height);
     IMAGES.set(canvas, image);
   }
-  paint(view, data, table, lo, hi, image.data);
+  const { nan } = paint(view, data, table, lo, hi, image.data);
   ctx.putImageData(image, 0, 0);
+  return nan;
 }
 
 /**

@@ -11,7 +11,7 @@ import {
   BAR_COLUMNS,
   BAR_ROWS,
 } from "../src/heatmap.js";
-import { lut } from "../src/colormap.js";
+import { lut, NAN_RGB } from "../src/colormap.js";
 
 // A display array whose value at each position is its own flat index.
 const iota = (n) => Float32Array.from({ length: n }, (_, i) => i);
@@ -48,13 +48,30 @@ test("out-of-range sample and channel are clamped", () => {
   assert.equal(view.at(0, 0), ((1 * 1 + 0) * 1 + 0) * 3 + 0);
 });
 
-test("paint maps lo to the first level and hi to the last, NaN to magenta", () => {
-  const view = viewOf({ shape: [1, 3], layout: "ND" });
+test("paint maps lo to the first level and hi to the last, NaN to magenta, and counts NaN", () => {
+  const view = viewOf({ shape: [1, 4], layout: "ND" });
   const table = lut("gray");
-  const px = paint(view, Float32Array.from([0, 10, NaN]), table, 0, 10);
+  const { pixels: px, nan } = paint(view, Float32Array.from([0, 10, NaN, NaN]), table, 0, 10);
   assert.deepEqual([...px.slice(0, 4)], [0, 0, 0, 255]);
   assert.deepEqual([...px.slice(4, 8)], [255, 255, 255, 255]);
   assert.deepEqual([...px.slice(8, 12)], [255, 0, 255, 255]);
+  assert.deepEqual(NAN_RGB, [255, 0, 255]);
+  assert.equal(nan, 2);
+  assert.equal(paint(view, Float32Array.from([0, 1, 2, Infinity]), table, 0, 10).nan, 0);
+});
+
+test("a bar view counts a NaN sample's pixels, and a montage only the NaN it shows", () => {
+  const bars = viewOf({ shape: [3], layout: "bars" });
+  const nanBar = paint(bars, Float32Array.from([1, NaN, 2]), lut("gray"), 0, 2).nan;
+  assert.equal(nanBar, (BAR_COLUMNS - 1) * BAR_ROWS);
+  // Sample 0 holds no NaN; sample 1 holds one, in channel 1.
+  const data = Float32Array.from([1, 2, 3, 4, 5, NaN, 7, 8]);
+  const shape = [2, 1, 2, 2];
+  const one = (sample, channel) =>
+    paint(viewOf({ shape, layout: "NHWC" }, { sample, channel }), data, lut("gray"), 0, 8).nan;
+  assert.deepEqual([one(0, 0), one(0, 1), one(1, 0), one(1, 1)], [0, 0, 0, 1]);
+  const montage = viewOf({ shape, layout: "NHWC" }, { sample: 1, montage: true });
+  assert.equal(paint(montage, data, lut("gray"), 0, 8).nan, 1);
 });
 
 test("histogram bars sit at bin centres", () => {
@@ -78,7 +95,7 @@ test("NHWC montage tiles every channel of one sample, with gaps between tiles", 
   assert.equal(view.at(4, 0), -1, "vertical gap");
   assert.equal(view.at(0, 3), -1, "horizontal gap");
   assert.equal(view.at(10 + 1, 4 + 1), -1, "no sixth channel");
-  const px = paint(view, data, lut("gray"), 0, 119);
+  const px = paint(view, data, lut("gray"), 0, 119).pixels;
   assert.equal(px[(0 * view.width + 4) * 4 + 3], 0, "gaps are transparent");
   assert.equal(px[3], 255);
 });
@@ -102,7 +119,7 @@ test("1-D outputs are bars that rise from zero, one per sample", () => {
   assert.equal(view.width, 3 * BAR_COLUMNS);
   assert.deepEqual(view.locate(BAR_COLUMNS + 1, 7), [1]);
   assert.equal(view.locate(BAR_COLUMNS - 1, 0), null, "gap between bars");
-  const px = paint(view, Float32Array.from([-1, 0, 1]), lut("gray"), -1, 1);
+  const px = paint(view, Float32Array.from([-1, 0, 1]), lut("gray"), -1, 1).pixels;
   const alpha = (x, y) => px[(y * view.width + x) * 4 + 3];
   const mid = Math.round((BAR_ROWS - 1) / 2);
   assert.equal(alpha(0, BAR_ROWS - 1), 255, "a negative bar reaches the bottom");
@@ -167,7 +184,7 @@ test("heatmaps are enlarged by whole device pixels, bars fill the box", () => {
 test("paint is exact at the ends and clamps outside [lo, hi]", () => {
   const view = viewOf({ shape: [1, 4], layout: "ND" });
   const table = lut("viridis");
-  const px = paint(view, Float32Array.from([-5, 0, 1, 9]), table, 0, 1);
+  const px = paint(view, Float32Array.from([-5, 0, 1, 9]), table, 0, 1).pixels;
   const rgb = (i) => [...px.slice(i * 4, i * 4 + 3)];
   assert.deepEqual(rgb(0), [...table.slice(0, 3)]);
   assert.deepEqual(rgb(1), [...table.slice(0, 3)]);

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { lut, COLORMAPS, resolveScale, viewRange } from "../src/colormap.js";
+import { lut, COLORMAPS, NAN_RGB, resolveScale, viewRange } from "../src/colormap.js";
 import { viewOf, paint } from "../src/heatmap.js";
 
 const read = (path) => JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"));
@@ -15,9 +15,19 @@ const hex = (bytes) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 const number = (v) => (typeof v === "string" ? Number(v.replace("inf", "Infinity")) : v);
 
-test("the colour tables are the package's colormaps.json, map for map", () => {
-  assert.deepEqual(COLORMAPS, Object.keys(tables.maps));
-  for (const name of COLORMAPS) assert.equal(hex(lut(name)), tables.maps[name].levels, name);
+test("the colour tables are the package's colormaps.json, map for map, and NaN's colour", () => {
+  // The bundle inlines the file; Python checks that its levels interpolate the anchors.
+  assert.deepEqual(COLORMAPS, ["viridis", "magma", "gray", "diverging"]);
+  for (const name of COLORMAPS) {
+    const table = lut(name);
+    assert.equal(table.length, 256 * 3, name);
+    assert.equal(hex(table), tables.maps[name].levels, name);
+    const anchors = tables.maps[name].anchors;
+    assert.equal(`#${hex(table.slice(0, 3))}`, anchors[0], `${name} starts at its first anchor`);
+    assert.equal(`#${hex(table.slice(765))}`, anchors.at(-1), `${name} ends at its last anchor`);
+  }
+  assert.deepEqual(NAN_RGB, [255, 0, 255]);
+  assert.throws(() => lut("jet"), /Unknown colour map jet; known: viridis, magma, gray, diverging/);
 });
 
 for (const c of fixture.cases) {
@@ -34,7 +44,8 @@ for (const c of fixture.cases) {
       fixed,
     });
     assert.deepEqual(scale, c.scale);
-    const pixels = paint(view, data, lut(scale.name), scale.lo, scale.hi);
+    const { pixels, nan } = paint(view, data, lut(scale.name), scale.lo, scale.hi);
     assert.equal(hex(pixels), c.rgba);
+    assert.equal(nan, c.nan, "NaN cells, for the key under the colour bar");
   });
 }

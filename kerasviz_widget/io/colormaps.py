@@ -1,8 +1,8 @@
 """Colour maps and colour scales of the heatmap, for pictures drawn in Python.
 
 The colour tables live in one file, `colormaps.json` beside this module: 256 RGB levels per map,
-interpolated from the anchors listed there. The front-end reads the same file (its bundle inlines
-it), so a heatmap drawn here has the colours of the live one. The scale rules below mirror the
+interpolated from the anchors listed there, and the colour of NaN. The front-end reads the same
+file (its bundle inlines it), so a heatmap drawn here has the colours of the live one. The scale rules below mirror the
 front-end's `chooseScale` and `resolveScale` (`js/src/colormap.js`); a fixture written from these
 functions is checked by the front-end's tests, so the two cannot drift apart.
 """
@@ -19,17 +19,25 @@ import numpy as np
 
 TABLES_PATH = pathlib.Path(__file__).with_name("colormaps.json")
 RANGE_MODES = ("layer", "map", "fixed")
-NAN_RGB = (255, 0, 255)
-"""The colour of NaN in every map (magenta), as in the front-end."""
+
+
+@functools.cache
+def _doc() -> dict:
+    return json.loads(TABLES_PATH.read_text(encoding="utf-8"))
 
 
 @functools.cache
 def _tables() -> dict[str, np.ndarray]:
-    doc = json.loads(TABLES_PATH.read_text(encoding="utf-8"))
     return {
         name: np.frombuffer(bytes.fromhex(entry["levels"]), dtype=np.uint8).reshape(256, 3)
-        for name, entry in doc["maps"].items()
+        for name, entry in _doc()["maps"].items()
     }
+
+
+def nan_rgb() -> tuple[int, int, int]:
+    """The colour of NaN in every map (magenta), from `colormaps.json` as in the front-end."""
+    r, g, b = bytes.fromhex(_doc()["nan"])
+    return r, g, b
 
 
 def colormaps() -> tuple[str, ...]:
@@ -150,5 +158,5 @@ def levels(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def colorize(level: np.ndarray, name: str) -> np.ndarray:
     """RGB colours `(..., 3)` uint8 of levels from `levels` (256 is NaN: magenta)."""
-    table = np.vstack([lut(name), np.array([NAN_RGB], dtype=np.uint8)])
+    table = np.vstack([lut(name), np.array([nan_rgb()], dtype=np.uint8)])
     return table[np.asarray(level)]

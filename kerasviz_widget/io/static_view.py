@@ -171,7 +171,9 @@ def heatmap_rgba(
             `256`.
 
     Returns:
-        `(rgba, (map name, lo, hi))`: a `(height, width, 4)` uint8 array (gaps transparent).
+        `(rgba, (map name, lo, hi), nan)`: a `(height, width, 4)` uint8 array (gaps transparent),
+        the colour scale, and how many of its pixels are drawn in the NaN colour (as the
+        front-end's `paint` counts them, for the key under its colour bar).
     """
     data = np.asarray(display, dtype=np.float64)
     if layout == "bars":
@@ -200,7 +202,19 @@ def heatmap_rgba(
     rgba[..., 3] = 255
     rgba[gap] = 0  # transparent black, as the front-end leaves gaps
     step = max(1, math.ceil(max(rgba.shape[:2]) / max_px))
-    return rgba[::step, ::step], scale
+    nan = int(np.count_nonzero(((lev == 256) & ~gap)[::step, ::step]))
+    return rgba[::step, ::step], scale, nan
+
+
+def _nan_key(nan: int) -> str:
+    """The key of the NaN colour, after the colour range, where the picture shows a NaN."""
+    if not nan:
+        return ""
+    swatch = "#{:02x}{:02x}{:02x}".format(*colormaps.nan_rgb())
+    return (
+        ' · <span class="kerasviz-static-nan"><span style="display:inline-block;width:10px;'
+        f'height:10px;vertical-align:middle;background:{swatch}"></span> NaN</span>'
+    )
 
 
 # ------------------------------------------------------------------------------ histogram
@@ -382,7 +396,7 @@ def render(
                 head += f" · {key} {_esc(format_number(logs[key]))}"
     parts.append(f'<div style="margin-bottom:4px">{head}</div>')
     if snapshot is not None:
-        rgba, (name, lo, hi) = heatmap_rgba(
+        rgba, (name, lo, hi), nan = heatmap_rgba(
             snapshot.display, snapshot.layout, state, layer_range, max_image_px
         )
         h, w = rgba.shape[:2]
@@ -393,7 +407,7 @@ def render(
             f'height="{h * zoom}" style="image-rendering:pixelated" '
             f'src="{png.data_uri(png.encode(rgba))}">'
             f'<div style="font-size:11px">colours: {_esc(name)}, '
-            f"{_esc(format_number(lo))} to {_esc(format_number(hi))}</div>"
+            f"{_esc(format_number(lo))} to {_esc(format_number(hi))}{_nan_key(nan)}</div>"
         )
         hist = histogram_rgba(snapshot.counts, state.log_y)
         hw, hh = HIST_SIZE

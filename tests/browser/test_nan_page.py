@@ -38,5 +38,22 @@ def test_the_offline_page_of_a_nan_run_opens_in_a_browser(tmp_path, page):
     assert hist.get_attribute("data-note") == "no finite value: 4 NaN"
     assert hist.get_attribute("data-bars") == "0"
     assert hist.get_attribute("aria-label").endswith("; no finite value: 4 NaN")
+    # Its heatmap is all NaN, and the key under the colour bar names the NaN colour.
+    heatmap = page.locator("canvas.kv-heatmap")
+    page.wait_for_function(
+        "() => document.querySelector('canvas.kv-heatmap').dataset.layer === 'out'"
+    )
+    assert int(heatmap.get_attribute("data-nan")) == viewer.values("out").size
+    assert page.locator(".kv-nan-key").is_visible()
+    assert "NaN cells" in heatmap.get_attribute("aria-label")
     page.screenshot(path=str(SCREENSHOTS / "nan-histogram-note.png"), full_page=True)
+    # The probe holds no NaN: its heatmap draws none, and the key is hidden (keeping its room).
+    first = viewer.layers[0]
+    assert viewer.stats(first)["nan_count"] == 0
+    page.select_option("select.kv-layer", first)
+    page.wait_for_function(
+        f"() => document.querySelector('canvas.kv-heatmap').dataset.layer === {first!r}"
+    )
+    assert heatmap.get_attribute("data-nan") == "0"
+    assert not page.locator(".kv-nan-key").is_visible()
     assert errors == []

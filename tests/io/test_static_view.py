@@ -159,7 +159,11 @@ def test_scales_follow_the_front_end_rules():
 def test_levels_clip_and_mark_nan():
     v = np.array([-np.inf, -1.0, 0.0, 0.5, 1.0, 2.0, np.inf, np.nan])
     np.testing.assert_array_equal(colormaps.levels(v, 0.0, 1.0), [0, 0, 0, 128, 255, 255, 255, 256])
-    assert tuple(colormaps.colorize(np.array([256]), "gray")[0]) == colormaps.NAN_RGB
+    assert (
+        tuple(colormaps.colorize(np.array([256]), "gray")[0])
+        == colormaps.nan_rgb()
+        == (255, 0, 255)
+    )
 
 
 # ------------------------------------------------------------------------------ heatmap
@@ -188,7 +192,7 @@ def test_heatmap_is_the_chosen_sample_and_channel_in_the_front_end_colours():
 
 def test_signed_layer_range_uses_the_diverging_map_centred_on_zero():
     snap = conv_snapshot()
-    rgba, scale = static_view.heatmap_rgba(snap.display, snap.layout, ViewState(), (-4.0, 2.0))
+    rgba, scale, _ = static_view.heatmap_rgba(snap.display, snap.layout, ViewState(), (-4.0, 2.0))
     assert scale == ("diverging", -4.0, 4.0)
     zero_level = colormaps.levels(np.array([0.0]), -4.0, 4.0)[0]
     assert zero_level == 128
@@ -196,7 +200,7 @@ def test_signed_layer_range_uses_the_diverging_map_centred_on_zero():
 
 def test_montage_tiles_every_channel_with_transparent_gaps():
     snap = conv_snapshot()
-    rgba, _ = static_view.heatmap_rgba(snap.display, snap.layout, ViewState(montage=True))
+    rgba, _, _ = static_view.heatmap_rgba(snap.display, snap.layout, ViewState(montage=True))
     # 3 channels: a 2 x 2 grid of 6 x 5 tiles one pixel apart; the fourth tile is empty.
     assert rgba.shape[:2] == (2 * 7 - 1, 2 * 6 - 1)
     assert (rgba[6, :, 3] == 0).all() and (rgba[:, 5, 3] == 0).all()
@@ -216,7 +220,7 @@ def test_bars_rise_from_zero():
 
 def test_large_views_are_capped():
     display = np.random.default_rng(2).normal(size=(600, 700)).astype(np.float16)
-    rgba, _ = static_view.heatmap_rgba(display, "ND", ViewState(), max_px=256)
+    rgba, _, _ = static_view.heatmap_rgba(display, "ND", ViewState(), max_px=256)
     assert max(rgba.shape[:2]) <= 256
 
 
@@ -261,6 +265,20 @@ def test_static_picture_says_what_the_histogram_leaves_out():
     )
     clean = conv_snapshot()
     assert "kerasviz-static-note" not in static_view.render(clean, [(clean.layer, clean.stats)])
+
+
+def test_static_picture_names_the_nan_colour_only_where_it_draws_nan():
+    array = np.random.default_rng(3).normal(size=(2, 6, 5, 3)).astype(np.float32)
+    array[1, :2, :2, 0] = np.nan  # sample 1, channel 0 only
+    snap = reduce_array("conv2d", array, epoch=1)
+    rows = [(snap.layer, snap.stats)]
+    rgba, _, nan = static_view.heatmap_rgba(snap.display, snap.layout, ViewState(sample=1))
+    assert nan == 4
+    assert (np.all(rgba[..., :3] == colormaps.nan_rgb(), axis=-1).sum()) == 4
+    shown = static_view.render(snap, rows, state=ViewState(sample=1))
+    assert "kerasviz-static-nan" in shown and "background:#ff00ff" in shown
+    for state in (ViewState(sample=0), ViewState(sample=1, channel=1)):
+        assert "kerasviz-static-nan" not in static_view.render(snap, rows, state=state)
 
 
 # ------------------------------------------------------------------------------ text
@@ -344,7 +362,9 @@ def fixture_cases() -> dict:
 
     def add(name, shape, layout, data, state, layer_range):
         display = np.array(data, dtype=np.float16).reshape(shape)
-        rgba, scale = static_view.heatmap_rgba(display, layout, state, layer_range, max_px=10_000)
+        rgba, scale, nan_cells = static_view.heatmap_rgba(
+            display, layout, state, layer_range, max_px=10_000
+        )
         cases.append(
             {
                 "name": name,
@@ -359,6 +379,7 @@ def fixture_cases() -> dict:
                 "scale": {"name": scale[0], "lo": scale[1], "hi": scale[2]},
                 "size": [int(rgba.shape[1]), int(rgba.shape[0])],
                 "rgba": rgba.tobytes().hex(),
+                "nan": nan_cells,
             }
         )
 
