@@ -2,9 +2,10 @@
 
 The colour tables live in one file, `colormaps.json` beside this module: 256 RGB levels per map,
 interpolated from the anchors listed there, and the colour of NaN. The front-end reads the same
-file (its bundle inlines it), so a heatmap drawn here has the colours of the live one. The scale rules below mirror the
-front-end's `chooseScale` and `resolveScale` (`js/src/colormap.js`); a fixture written from these
-functions is checked by the front-end's tests, so the two cannot drift apart.
+file (its bundle inlines it), so a heatmap drawn here has the colours of the live one. The scale
+rules below mirror the front-end's `chooseScale` and `resolveScale` (`js/src/colormap.js`); a
+fixture written from these functions is checked by the front-end's tests, so the two cannot
+drift apart.
 """
 
 from __future__ import annotations
