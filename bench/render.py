@@ -14,6 +14,7 @@ or `python bench/render.py --cases overview` for some cases only (`map512`, `mon
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -76,6 +77,14 @@ def bundle(out: pathlib.Path) -> pathlib.Path:
 
 def main(cases: list[str] | None = None) -> dict:
     from playwright.sync_api import sync_playwright
+
+    # The notebook cell imports bqplot: without it the cell fails in the kernel and the page
+    # would only time out, minutes later.
+    if importlib.util.find_spec("bqplot") is None:
+        raise SystemExit(
+            "bench/render.py draws bqplot's heatmaps beside ours, and bqplot is not installed: "
+            'install the bench extra (`pip install -e ".[bench]"`) and run it again.'
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         js = bundle(pathlib.Path(tmp))
