@@ -44,6 +44,27 @@ function drawColorbar(ui, scale) {
   ui.ticks.replaceChildren(...spans);
 }
 
+const KEY_NAMES = { nan: "NaN", posinf: "+inf", neginf: "\u2212inf" };
+
+// The key under the colour bar: an entry for each of NaN, +inf and -inf that the heatmap shows
+// (the infinities take the map's end colours). Hidden, it keeps its room.
+function showKey(ui, counts, table) {
+  ui.keys.posinf.firstChild.style.background = `rgb(${table[765]}, ${table[766]}, ${table[767]})`;
+  ui.keys.neginf.firstChild.style.background = `rgb(${table[0]}, ${table[1]}, ${table[2]})`;
+  for (const kind of Object.keys(KEY_NAMES)) {
+    ui.keys[kind].hidden = counts[kind] === 0;
+    ui.heatmap.dataset[kind] = String(counts[kind]);
+  }
+  ui.key.hidden = !(counts.nan || counts.posinf || counts.neginf);
+}
+
+function keyText(counts) {
+  const parts = Object.entries(KEY_NAMES)
+    .filter(([kind]) => counts[kind])
+    .map(([kind, name]) => `${counts[kind]} ${name}`);
+  return parts.length ? `; cells ${parts.join(", ")}` : "";
+}
+
 // Channel numbers at each tile's corner, crisp at any device pixel ratio.
 function labelTiles(ctx, view, scale, dpr, fontFamily) {
   const font = Math.round(10 * dpr);
@@ -96,9 +117,10 @@ export function createBox(ui, root) {
   }
 
   function draw(snap, view, scale) {
-    let nan = 0;
+    let counts = { nan: 0, posinf: 0, neginf: 0 };
+    const table = lut(scale.name);
     if (snap.display.data) {
-      nan = drawHeatmap(ui.heatmap, view, snap.display.data, lut(scale.name), scale.lo, scale.hi);
+      counts = drawHeatmap(ui.heatmap, view, snap.display.data, table, scale.lo, scale.hi);
       ui.heatmap.classList.remove("kv-dropped");
     } else {
       ui.heatmap.classList.add("kv-dropped");
@@ -108,11 +130,10 @@ export function createBox(ui, root) {
     drawColorbar(ui, scale);
     ui.heatmap.dataset.layer = snap.layer;
     ui.heatmap.dataset.epoch = String(snap.epoch);
-    ui.heatmap.dataset.nan = String(nan);
-    ui.nanKey.hidden = nan === 0;
+    showKey(ui, counts, table);
     ui.heatmap.setAttribute(
       "aria-label",
-      `heatmap of layer ${snap.layer} at epoch ${snap.epoch}, colour range ${formatNumber(scale.lo)} to ${formatNumber(scale.hi)}${nan ? `; ${nan} NaN cells` : ""}`,
+      `heatmap of layer ${snap.layer} at epoch ${snap.epoch}, colour range ${formatNumber(scale.lo)} to ${formatNumber(scale.hi)}${keyText(counts)}`,
     );
   }
 

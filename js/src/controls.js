@@ -89,18 +89,29 @@ function heatmapBox(root) {
   const tip = box.appendChild(el("div", "kv-tip", { "aria-hidden": "true" }));
   tip.hidden = true;
   // The colour bar sits right of the heatmap, inside the box: the box never changes size. Under
-  // it, a key names the NaN colour while the heatmap shows a NaN.
+  // it, a key names the colours of NaN, +inf and -inf while the heatmap shows one.
   const scale = box.appendChild(el("div", "kv-scale", { "aria-label": "colour bar" }));
   const bar = scale.appendChild(el("div", "kv-scale-bar"));
   const colorbar = bar.appendChild(el("canvas", "kv-colorbar"));
   const ticks = bar.appendChild(el("div", "kv-ticks"));
-  const nanKey = scale.appendChild(el("div", "kv-nan-key"));
-  nanKey.appendChild(el("span", "kv-nan-swatch")).style.background = NAN_CSS;
-  nanKey.appendChild(document.createTextNode("NaN"));
-  nanKey.hidden = true;
+  const key = scale.appendChild(el("div", "kv-key"));
+  const keys = {};
+  for (const [kind, text] of [
+    ["nan", "NaN"],
+    ["posinf", "+inf"],
+    ["neginf", "\u2212inf"],
+  ]) {
+    const entry = key.appendChild(el("span", `kv-key-entry kv-key-${kind}`));
+    entry.appendChild(el("span", "kv-key-swatch"));
+    entry.appendChild(document.createTextNode(text));
+    entry.hidden = true;
+    keys[kind] = entry;
+  }
+  keys.nan.firstChild.style.background = NAN_CSS;
+  key.hidden = true;
   const hover = root.appendChild(el("div", "kv-hover", { "aria-live": "off" }));
   hover.textContent = "\u00a0";
-  return { box, heatmap, overlay, tip, scale, colorbar, ticks, nanKey, hover };
+  return { box, heatmap, overlay, tip, scale, colorbar, ticks, key, keys, hover };
 }
 
 function timeBar(root) {

@@ -210,10 +210,11 @@ function packedOf(table) {
 
 /**
  * Fill RGBA pixels (Uint8ClampedArray, width * height * 4) for a view through a LUT.
- * Values at or below `lo` take the first colour, at or above `hi` the last; NaN takes the NaN
- * colour of colormaps.json (magenta); gaps (montage borders, bar gaps and the space above a bar)
- * stay transparent. Returns `{ pixels, nan }`: `nan` counts the view's pixels drawn in the NaN
- * colour (the static view in Python counts the same), so that the colour bar can name it.
+ * Values at or below `lo` take the first colour, at or above `hi` the last (so do -inf and
+ * +inf); NaN takes the NaN colour of colormaps.json (magenta); gaps (montage borders, bar gaps
+ * and the space above a bar) stay transparent. Returns `{ pixels, nan, posinf, neginf }`: how
+ * many of the view's pixels show a NaN, +inf or -inf (the static view in Python counts the
+ * same), so that the key under the colour bar can name what those colours stand for.
  */
 export function paint(view, data, table, lo, hi, out) {
   const { width, height } = view;
@@ -224,6 +225,8 @@ export function paint(view, data, table, lo, hi, out) {
   if (view.kind === "bars") return paintBars(view, data, packed, lo, hi, scale, words, pixels);
   let p = 0;
   let nan = 0;
+  let posinf = 0;
+  let neginf = 0;
   for (let y = 0; y < height; y++) {
     const row = view.strided(y);
     if (row) {
@@ -233,8 +236,11 @@ export function paint(view, data, table, lo, hi, out) {
         const v = data[i];
         let level = (v - lo) * scale + 0.5;
         level = level > 255 ? 255 : level > 0 ? level | 0 : 0;
-        if (v === v) words[p++] = packed[level];
-        else {
+        if (v === v) {
+          words[p++] = packed[level];
+          if (v === Infinity) posinf++;
+          else if (v === -Infinity) neginf++;
+        } else {
           words[p++] = NAN_PIXEL;
           nan++;
         }
@@ -249,15 +255,18 @@ export function paint(view, data, table, lo, hi, out) {
         const v = data[i];
         let level = (v - lo) * scale + 0.5;
         level = level > 255 ? 255 : level > 0 ? level | 0 : 0;
-        if (v === v) words[p++] = packed[level];
-        else {
+        if (v === v) {
+          words[p++] = packed[level];
+          if (v === Infinity) posinf++;
+          else if (v === -Infinity) neginf++;
+        } else {
           words[p++] = NAN_PIXEL;
           nan++;
         }
       }
     }
   }
-  return { pixels, nan };
+  return { pixels, nan, posinf, neginf };
 }
 
 // Bars rise from zero (or from the nearer edge of [lo, hi] when zero is outside it).
@@ -268,6 +277,8 @@ function paintBars(view, data, packed, lo, hi, scale, words, pixels) {
     Math.round((height - 1) * (1 - Math.max(0, Math.min(1, (v - lo) / (hi - lo || 1)))));
   const baseRow = rowOf(Math.max(lo, Math.min(hi, 0)));
   let nan = 0;
+  let posinf = 0;
+  let neginf = 0;
   for (let x = 0; x < width; x++) {
     const i = view.at(x, 0);
     if (i < 0) continue;
@@ -282,15 +293,17 @@ function paintBars(view, data, packed, lo, hi, scale, words, pixels) {
     const top = rowOf(v);
     const [a, b] = top < baseRow ? [top, baseRow] : [baseRow, top];
     for (let y = a; y <= b; y++) words[y * width + x] = packed[level];
+    if (v === Infinity) posinf += b - a + 1;
+    else if (v === -Infinity) neginf += b - a + 1;
   }
-  return { pixels, nan };
+  return { pixels, nan, posinf, neginf };
 }
 
 const IMAGES = new WeakMap();
 
 /**
  * Draw a view onto a canvas whose backing size is the view's size; CSS scales it, pixelated.
- * Returns how many values it drew in the NaN colour.
+ * Returns `paint`'s counts of the pixels that show a NaN, +inf or -inf.
  */
 export function drawHeatmap(canvas, view, data, table, lo, hi) {
   if (canvas.width !== view.width) canvas.width = view.width;
@@ -302,9 +315,9 @@ export function drawHeatmap(canvas, view, data, table, lo, hi) {
     image = ctx.createImageData(view.width, view.height);
     IMAGES.set(canvas, image);
   }
-  const { nan } = paint(view, data, table, lo, hi, image.data);
+  const { nan, posinf, neginf } = paint(view, data, table, lo, hi, image.data);
   ctx.putImageData(image, 0, 0);
-  return nan;
+  return { nan, posinf, neginf };
 }
 
 /**

@@ -48,22 +48,28 @@ test("out-of-range sample and channel are clamped", () => {
   assert.equal(view.at(0, 0), ((1 * 1 + 0) * 1 + 0) * 3 + 0);
 });
 
-test("paint maps lo to the first level and hi to the last, NaN to magenta, and counts NaN", () => {
-  const view = viewOf({ shape: [1, 4], layout: "ND" });
+test("paint maps lo to the first level and hi to the last, NaN to magenta, and counts NaN and inf", () => {
+  const view = viewOf({ shape: [1, 6], layout: "ND" });
   const table = lut("gray");
-  const { pixels: px, nan } = paint(view, Float32Array.from([0, 10, NaN, NaN]), table, 0, 10);
+  const data = Float32Array.from([0, 10, NaN, NaN, Infinity, -Infinity]);
+  const { pixels: px, nan, posinf, neginf } = paint(view, data, table, 0, 10);
   assert.deepEqual([...px.slice(0, 4)], [0, 0, 0, 255]);
   assert.deepEqual([...px.slice(4, 8)], [255, 255, 255, 255]);
   assert.deepEqual([...px.slice(8, 12)], [255, 0, 255, 255]);
+  assert.deepEqual([...px.slice(16, 20)], [255, 255, 255, 255], "+inf takes the last colour");
+  assert.deepEqual([...px.slice(20, 24)], [0, 0, 0, 255], "-inf takes the first colour");
   assert.deepEqual(NAN_RGB, [255, 0, 255]);
-  assert.equal(nan, 2);
-  assert.equal(paint(view, Float32Array.from([0, 1, 2, Infinity]), table, 0, 10).nan, 0);
+  assert.deepEqual([nan, posinf, neginf], [2, 1, 1]);
+  const finite = paint(view, Float32Array.from([0, 1, 2, 30, -40, 65504]), table, 0, 10);
+  assert.deepEqual([finite.nan, finite.posinf, finite.neginf], [0, 0, 0]);
 });
 
-test("a bar view counts a NaN sample's pixels, and a montage only the NaN it shows", () => {
-  const bars = viewOf({ shape: [3], layout: "bars" });
-  const nanBar = paint(bars, Float32Array.from([1, NaN, 2]), lut("gray"), 0, 2).nan;
-  assert.equal(nanBar, (BAR_COLUMNS - 1) * BAR_ROWS);
+test("a bar view counts a NaN or infinite sample's pixels, and a montage only what it shows", () => {
+  const bars = viewOf({ shape: [4], layout: "bars" });
+  const counted = paint(bars, Float32Array.from([1, NaN, Infinity, 2]), lut("gray"), 0, 2);
+  assert.equal(counted.nan, (BAR_COLUMNS - 1) * BAR_ROWS);
+  assert.equal(counted.posinf, (BAR_COLUMNS - 1) * BAR_ROWS, "an infinite bar is full height");
+  assert.equal(counted.neginf, 0);
   // Sample 0 holds no NaN; sample 1 holds one, in channel 1.
   const data = Float32Array.from([1, 2, 3, 4, 5, NaN, 7, 8]);
   const shape = [2, 1, 2, 2];

@@ -44,8 +44,8 @@ for (const c of fixture.cases) {
       fixed,
     });
     assert.deepEqual(scale, c.scale);
-    const { pixels, nan } = paint(view, data, lut(scale.name), scale.lo, scale.hi);
+    const { pixels, ...counts } = paint(view, data, lut(scale.name), scale.lo, scale.hi);
     assert.equal(hex(pixels), c.rgba);
-    assert.equal(nan, c.nan, "NaN cells, for the key under the colour bar");
+    assert.deepEqual(counts, c.nonfinite, "NaN and inf pixels, for the key under the colour bar");
   });
 }

@@ -158,8 +158,9 @@ def heatmap_rgba(
     state: ViewState = ViewState(),
     layer_range: Sequence[float] | None = None,
     max_px: int = DEFAULT_MAX_IMAGE_PX,
-) -> tuple[np.ndarray, tuple[str, float, float]]:
-    """The heatmap of a display array as RGBA pixels, and the colour scale it used.
+) -> tuple[np.ndarray, tuple[str, float, float], dict[str, int]]:
+    """The heatmap of a display array as RGBA pixels, the colour scale it used, and what it
+    shows that is not a finite number.
 
     Args:
         display: A display array (float16 from a `Snapshot`, or any floats).
@@ -171,9 +172,10 @@ def heatmap_rgba(
             `256`.
 
     Returns:
-        `(rgba, (map name, lo, hi), nan)`: a `(height, width, 4)` uint8 array (gaps transparent),
-        the colour scale, and how many of its pixels are drawn in the NaN colour (as the
-        front-end's `paint` counts them, for the key under its colour bar).
+        `(rgba, (map name, lo, hi), counts)`: a `(height, width, 4)` uint8 array (gaps
+        transparent), the colour scale, and how many of its pixels show a NaN, +inf and -inf
+        (`{"nan": ..., "posinf": ..., "neginf": ...}`, as the front-end's `paint` counts them,
+        for the key under its colour bar; the infinities take the map's end colours).
     """
     data = np.asarray(display, dtype=np.float64)
     if layout == "bars":
@@ -202,19 +204,38 @@ def heatmap_rgba(
     rgba[..., 3] = 255
     rgba[gap] = 0  # transparent black, as the front-end leaves gaps
     step = max(1, math.ceil(max(rgba.shape[:2]) / max_px))
-    nan = int(np.count_nonzero(((lev == 256) & ~gap)[::step, ::step]))
-    return rgba[::step, ::step], scale, nan
-
-
-def _nan_key(nan: int) -> str:
-    """The key of the NaN colour, after the colour range, where the picture shows a NaN."""
-    if not nan:
-        return ""
-    swatch = "#{:02x}{:02x}{:02x}".format(*colormaps.nan_rgb())
-    return (
-        ' · <span class="kerasviz-static-nan"><span style="display:inline-block;width:10px;'
-        f'height:10px;vertical-align:middle;background:{swatch}"></span> NaN</span>'
+    cells = (
+        np.broadcast_to(np.repeat(values, BAR_COLUMNS), lev.shape) if layout == "bars" else values
     )
+    shown = ~gap
+    masks = {
+        "nan": (lev == 256) & shown,
+        "posinf": (cells == np.inf) & shown,
+        "neginf": (cells == -np.inf) & shown,
+    }
+    counts = {kind: int(np.count_nonzero(m[::step, ::step])) for kind, m in masks.items()}
+    return rgba[::step, ::step], scale, counts
+
+
+_KEY_NAMES = {"nan": "NaN", "posinf": "+inf", "neginf": "\u2212inf"}
+
+
+def _key(counts: dict[str, int], name: str) -> str:
+    """The key of the colours of NaN, +inf and -inf (the map's end colours), after the colour
+    range, for those the picture shows."""
+    table = colormaps.lut(name)
+    colours = {"nan": colormaps.nan_rgb(), "posinf": table[255], "neginf": table[0]}
+    entries = []
+    for kind, label in _KEY_NAMES.items():
+        if counts[kind]:
+            r, g, b = (int(c) for c in colours[kind])
+            entries.append(
+                '<span style="display:inline-block;width:10px;height:10px;'
+                f'vertical-align:middle;background:#{r:02x}{g:02x}{b:02x}"></span> {label}'
+            )
+    if not entries:
+        return ""
+    return f' · <span class="kerasviz-static-key">{" ".join(entries)}</span>'
 
 
 # ------------------------------------------------------------------------------ histogram
@@ -396,7 +417,7 @@ def render(
                 head += f" · {key} {_esc(format_number(logs[key]))}"
     parts.append(f'<div style="margin-bottom:4px">{head}</div>')
     if snapshot is not None:
-        rgba, (name, lo, hi), nan = heatmap_rgba(
+        rgba, (name, lo, hi), nonfinite = heatmap_rgba(
             snapshot.display, snapshot.layout, state, layer_range, max_image_px
         )
         h, w = rgba.shape[:2]
@@ -407,7 +428,7 @@ def render(
             f'height="{h * zoom}" style="image-rendering:pixelated" '
             f'src="{png.data_uri(png.encode(rgba))}">'
             f'<div style="font-size:11px">colours: {_esc(name)}, '
-            f"{_esc(format_number(lo))} to {_esc(format_number(hi))}{_nan_key(nan)}</div>"
+            f"{_esc(format_number(lo))} to {_esc(format_number(hi))}{_key(nonfinite, name)}</div>"
         )
         hist = histogram_rgba(snapshot.counts, state.log_y)
         hw, hh = HIST_SIZE

@@ -102,6 +102,14 @@ def test_banner_overview_and_diff_during_a_fit_that_makes_inf(notebook, page):
     assert not page.locator(".kv-layer option[value='input']").text_content().startswith("\u26a0")
     findings = page.locator(".kv-finding").all_text_contents()
     assert "blowup: 100% of values are infinite (±Inf) at epoch 2" in findings
+    # Every cell is +inf or -inf, drawn in the map's end colours: the key names both.
+    heat = page.locator(".kv-heatmap")
+    infinite = [int(heat.get_attribute(f"data-{kind}")) for kind in ("posinf", "neginf")]
+    assert sum(infinite) == 8 * 8 and min(infinite) > 0, infinite
+    assert heat.get_attribute("data-nan") == "0"
+    assert page.locator(".kv-key-posinf").is_visible()
+    assert page.locator(".kv-key-neginf").is_visible()
+    assert not page.locator(".kv-key-nan").is_visible()
     screenshot(page, "findings.png", element=page.locator(".kerasviz-viewer"), docs=True)
 
     # A click on a cell shows that layer at that step, everywhere.

@@ -44,8 +44,9 @@ def test_the_offline_page_of_a_nan_run_opens_in_a_browser(tmp_path, page):
         "() => document.querySelector('canvas.kv-heatmap').dataset.layer === 'out'"
     )
     assert int(heatmap.get_attribute("data-nan")) == viewer.values("out").size
-    assert page.locator(".kv-nan-key").is_visible()
-    assert "NaN cells" in heatmap.get_attribute("aria-label")
+    assert page.locator(".kv-key-nan").is_visible()
+    assert not page.locator(".kv-key-posinf").is_visible()
+    assert heatmap.get_attribute("aria-label").endswith(f"; cells {viewer.values('out').size} NaN")
     page.screenshot(path=str(SCREENSHOTS / "nan-histogram-note.png"), full_page=True)
     # The probe holds no NaN: its heatmap draws none, and the key is hidden (keeping its room).
     first = viewer.layers[0]
@@ -55,5 +56,5 @@ def test_the_offline_page_of_a_nan_run_opens_in_a_browser(tmp_path, page):
         f"() => document.querySelector('canvas.kv-heatmap').dataset.layer === {first!r}"
     )
     assert heatmap.get_attribute("data-nan") == "0"
-    assert not page.locator(".kv-nan-key").is_visible()
+    assert not page.locator(".kv-key").is_visible()
     assert errors == []

@@ -267,18 +267,31 @@ def test_static_picture_says_what_the_histogram_leaves_out():
     assert "kerasviz-static-note" not in static_view.render(clean, [(clean.layer, clean.stats)])
 
 
-def test_static_picture_names_the_nan_colour_only_where_it_draws_nan():
+def test_static_picture_keys_nan_and_inf_only_where_it_draws_them():
     array = np.random.default_rng(3).normal(size=(2, 6, 5, 3)).astype(np.float32)
     array[1, :2, :2, 0] = np.nan  # sample 1, channel 0 only
+    array[1, 5, 4, 0] = np.inf
+    array[0, 0, 0, 2] = -np.inf  # sample 0, channel 2 only
     snap = reduce_array("conv2d", array, epoch=1)
     rows = [(snap.layer, snap.stats)]
-    rgba, _, nan = static_view.heatmap_rgba(snap.display, snap.layout, ViewState(sample=1))
-    assert nan == 4
+    rgba, (name, _, _), counts = static_view.heatmap_rgba(
+        snap.display, snap.layout, ViewState(sample=1)
+    )
+    assert counts == {"nan": 4, "posinf": 1, "neginf": 0}
     assert (np.all(rgba[..., :3] == colormaps.nan_rgb(), axis=-1).sum()) == 4
+    assert tuple(rgba[5, 4, :3]) == tuple(colormaps.lut(name)[255]), "+inf takes the last colour"
     shown = static_view.render(snap, rows, state=ViewState(sample=1))
-    assert "kerasviz-static-nan" in shown and "background:#ff00ff" in shown
+    key = re.search(r'<span class="kerasviz-static-key">(.*?)</div>', shown).group(1)
+    assert 'background:#ff00ff"></span> NaN' in key and "+inf" in key and "\u2212inf" not in key
+    _, (name, _, _), counts = static_view.heatmap_rgba(
+        snap.display, snap.layout, ViewState(sample=0, channel=2)
+    )
+    assert counts == {"nan": 0, "posinf": 0, "neginf": 1}
+    low = colormaps.lut(name)[0]
+    key = static_view.render(snap, rows, state=ViewState(sample=0, channel=2))
+    assert f'background:#{low[0]:02x}{low[1]:02x}{low[2]:02x}"></span> \u2212inf' in key
     for state in (ViewState(sample=0), ViewState(sample=1, channel=1)):
-        assert "kerasviz-static-nan" not in static_view.render(snap, rows, state=state)
+        assert "kerasviz-static-key" not in static_view.render(snap, rows, state=state)
 
 
 # ------------------------------------------------------------------------------ text
@@ -362,7 +375,7 @@ def fixture_cases() -> dict:
 
     def add(name, shape, layout, data, state, layer_range):
         display = np.array(data, dtype=np.float16).reshape(shape)
-        rgba, scale, nan_cells = static_view.heatmap_rgba(
+        rgba, scale, nonfinite = static_view.heatmap_rgba(
             display, layout, state, layer_range, max_px=10_000
         )
         cases.append(
@@ -379,7 +392,7 @@ def fixture_cases() -> dict:
                 "scale": {"name": scale[0], "lo": scale[1], "hi": scale[2]},
                 "size": [int(rgba.shape[1]), int(rgba.shape[0])],
                 "rgba": rgba.tobytes().hex(),
-                "nan": nan_cells,
+                "nonfinite": nonfinite,
             }
         )
 
@@ -419,6 +432,7 @@ def fixture_cases() -> dict:
         (0.0, 15.0),
     )
     add("bars", (4,), "bars", [0.5, -0.25, 1.0, nan], ViewState(), (-0.25, 1.0))
+    add("bars with inf", (4,), "bars", [0.5, -inf, inf, 0.25], ViewState(), (-0.25, 1.0))
     return {
         "about": "Written by tests/io/test_static_view.py (run it as a script to rewrite).",
         "cases": cases,
