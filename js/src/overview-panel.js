@@ -6,7 +6,7 @@
 // saved page. The drawing itself is `overview.js`.
 
 import { el, option, formatNumber } from "./format.js";
-import { drawOverview, hitTest, overviewScale } from "./overview.js";
+import { drawOverview, hitTest, overviewScale, FILLED_KINDS, MARK_COLOURS } from "./overview.js";
 
 /** CSS pixels of the canvas per row, before it is clamped to [MIN_HEIGHT, MAX_HEIGHT]. */
 export const ROW_HEIGHT = 16;
@@ -48,6 +48,32 @@ export function overviewGrid(store, key) {
 }
 
 /**
+ * The key of the findings' marks on the grid: one entry per kind marked (the kinds are Python's,
+ * as the findings carry them), its swatch drawn as the marks are (filled or outlined).
+ */
+function showMarkKey(key, marks) {
+  const present = new Set(marks.map((m) => m.kind));
+  const kinds = [
+    ...Object.keys(MARK_COLOURS).filter((k) => present.has(k)),
+    ...[...present].filter((k) => !(k in MARK_COLOURS)).sort(),
+  ];
+  const joined = kinds.join(",");
+  if (key.dataset.kinds === joined) return;
+  key.dataset.kinds = joined;
+  key.replaceChildren(
+    ...kinds.map((kind) => {
+      const entry = el("span", "kv-key-entry");
+      const swatch = entry.appendChild(el("span", "kv-key-swatch"));
+      const colour = MARK_COLOURS[kind] || MARK_COLOURS.nan;
+      if (FILLED_KINDS.has(kind) || !(kind in MARK_COLOURS)) swatch.style.background = colour;
+      else swatch.style.border = `2px solid ${colour}`;
+      entry.appendChild(document.createTextNode(kind));
+      return entry;
+    }),
+  );
+}
+
+/**
  * The overview panel of one view, appended to `parent`. `goTo(layer, epoch)` shows a layer at a
  * step. Returns {draw(version), resized()}: `draw` repaints when the data (`version`), the
  * selection, the statistic or the size changed.
@@ -61,6 +87,7 @@ export function createOverviewPanel(parent, model, store, listen, goTo) {
     el("select", "kv-overview-stat", { "aria-label": "overview statistic" }),
   );
   const range = bar.appendChild(el("span", "kv-overview-range"));
+  const markKey = bar.appendChild(el("span", "kv-overview-key", { "aria-label": "marks" }));
   const canvas = panel.appendChild(
     el("canvas", "kv-overview-canvas", {
       role: "img",
@@ -174,6 +201,7 @@ export function createOverviewPanel(parent, model, store, listen, goTo) {
     });
     if (labels) drawLabels(canvas, geometry, grid.layers, left, dpr, getComputedStyle(panel));
     range.textContent = `${scale.name}: ${formatNumber(scale.lo)} \u2013 ${formatNumber(scale.hi)}`;
+    showMarkKey(markKey, grid.marks);
     Object.assign(canvas.dataset, {
       rows: String(grid.rows),
       cols: String(grid.cols),

@@ -89,6 +89,12 @@ def test_banner_overview_and_diff_during_a_fit_that_makes_inf(notebook, page):
         hover = page.locator(".kv-overview-hover")
         assert hover.get_attribute("data-layer") == layer
         assert hover.get_attribute("data-epoch") == "1"
+    # Its key names each kind of mark drawn, in the order of the mark colours.
+    key = page.locator(".kv-overview-key")
+    kinds = key.get_attribute("data-kinds").split(",")
+    assert {"inf", "dead", "constant"} <= set(kinds), kinds
+    assert key.locator(".kv-key-entry").all_text_contents() == kinds
+    assert kinds.index("inf") < kinds.index("dead") < kinds.index("constant")
     screenshot(page, "overview.png", element=page.locator(".kv-overview"), docs=True)
 
     # The banner goes to the first bad layer at its epoch; the menu marks it; the list says why.
