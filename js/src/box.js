@@ -2,7 +2,7 @@
 // channel numbers of a montage, and the colour bar with its ticks.
 
 import { el, formatNumber } from "./format.js";
-import { lut, resolveScale, viewRange, niceTicks } from "./colormap.js";
+import { lut, resolveScale, viewRange, niceTicks, KEY_NAMES } from "./colormap.js";
 import { drawHeatmap, fitSize } from "./heatmap.js";
 
 const SCALE_WIDTH = 96; // CSS px kept right of the heatmap for the colour bar and its ticks
@@ -43,8 +43,6 @@ function drawColorbar(ui, scale) {
   });
   ui.ticks.replaceChildren(...spans);
 }
-
-const KEY_NAMES = { nan: "NaN", posinf: "+inf", neginf: "\u2212inf" };
 
 // The key under the colour bar: an entry for each of NaN, +inf and -inf that the heatmap shows
 // (the infinities take the map's end colours). Hidden, it keeps its room.

@@ -17,6 +17,10 @@ export const NAN_RGB = Array.from(hexBytes(TABLES.nan));
 /** The CSS colour of NaN, for keys that name it. */
 export const NAN_CSS = `#${TABLES.nan}`;
 
+/** What the key under the colour bar names: NaN (its own colour), +inf and -inf (the map's end
+ * colours); the keys are `paint`'s counts. */
+export const KEY_NAMES = { nan: "NaN", posinf: "+inf", neginf: "\u2212inf" };
+
 const CACHE = new Map();
 
 /** A Uint8Array of 256 * 3 bytes: the RGB colour of each of 256 levels. */

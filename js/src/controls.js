@@ -3,7 +3,7 @@
 
 import { el, option, formatNumber, formatShape } from "./format.js";
 import { channelCount, sampleCount, sliceCount } from "./heatmap.js";
-import { NAN_CSS } from "./colormap.js";
+import { KEY_NAMES, NAN_CSS } from "./colormap.js";
 
 const SPEEDS = [
   ["0.5×", 800],
@@ -96,11 +96,7 @@ function heatmapBox(root) {
   const ticks = bar.appendChild(el("div", "kv-ticks"));
   const key = scale.appendChild(el("div", "kv-key"));
   const keys = {};
-  for (const [kind, text] of [
-    ["nan", "NaN"],
-    ["posinf", "+inf"],
-    ["neginf", "\u2212inf"],
-  ]) {
+  for (const [kind, text] of Object.entries(KEY_NAMES)) {
     const entry = key.appendChild(el("span", `kv-key-entry kv-key-${kind}`));
     entry.appendChild(el("span", "kv-key-swatch"));
     entry.appendChild(document.createTextNode(text));

@@ -64,8 +64,8 @@ function showMarkKey(key, marks) {
     ...kinds.map((kind) => {
       const entry = el("span", "kv-key-entry");
       const swatch = entry.appendChild(el("span", "kv-key-swatch"));
-      const colour = MARK_COLOURS[kind] || MARK_COLOURS.nan;
-      if (FILLED_KINDS.has(kind) || !(kind in MARK_COLOURS)) swatch.style.background = colour;
+      const colour = MARK_COLOURS[kind] || MARK_COLOURS.nan; // as drawMarks colours it
+      if (FILLED_KINDS.has(kind)) swatch.style.background = colour;
       else swatch.style.border = `2px solid ${colour}`;
       entry.appendChild(document.createTextNode(kind));
       return entry;
