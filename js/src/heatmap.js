@@ -227,6 +227,8 @@ export function paint(view, data, table, lo, hi, out) {
   let nan = 0;
   let posinf = 0;
   let neginf = 0;
+  // The pixel's body is written out in both loops: a shared function per pixel made the
+  // 512x512 redraw 1.3-1.5 ms instead of 0.9 (bench/render.py, alternating rounds).
   for (let y = 0; y < height; y++) {
     const row = view.strided(y);
     if (row) {
